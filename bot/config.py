@@ -1,0 +1,197 @@
+"""Configuration from the environment (12-factor), validated once at start-up."""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SID_RE = re.compile(r"^(AC|MG)[0-9a-fA-F]{32}$")
+E164_RE = re.compile(r"^\+[1-9]\d{7,14}$")
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(name, f"expected on/off, got {raw!r}")
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(name, f"must be above 0, got {value}")
+    return value
+
+
+def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ConfigError(name, f"expected a {'/'.join(schemes)} URL, got {raw!r}")
+    if parts.scheme in ("http", "https") and not parts.netloc:
+        raise ConfigError(name, f"URL has no host: {raw!r}")
+    return raw.rstrip("/") if parts.scheme in ("http", "https") else raw
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the processes use; build it with `Config.from_env()`."""
+
+    redis_url: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_sms_from: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_url: str | None = None
+    public_url: str | None = None
+    content_dir: Path = PROJECT_DIR / "content"
+    instance_dir: Path = PROJECT_DIR / "instance"
+    admin_token: str | None = None
+    data_key: bytes | None = None
+    redis_prefix: str = "derechos"
+    state_ttl_days: int = 30
+    sms_fold: bool = True
+    inbound_per_minute: int = 10
+    replies_per_hour: int = 2000
+    max_body_chars: int = 1600
+    send_rate: float = 1.0  # segments per second, shared by every worker
+    proxy_hops: int = 1
+    content_reload_seconds: float = 2.0
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dry_run(self) -> bool:
+        """True when no Twilio credentials are set: replies go to the local outbox."""
+        return not self.twilio_account_sid
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
+        """Read and validate the environment; raise ConfigError naming the first bad variable."""
+        env = dict(os.environ if env is None else env)
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+        values: dict = {}
+
+        if (url := get("REDIS_URL")) is not None:
+            values["redis_url"] = _url("REDIS_URL", url, ("redis", "rediss", "unix"))
+        sid, token = get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN")
+        if bool(sid) != bool(token):
+            missing = "TWILIO_AUTH_TOKEN" if sid else "TWILIO_ACCOUNT_SID"
+            raise ConfigError(missing, "must be set together with "
+                              + ("TWILIO_ACCOUNT_SID" if sid else "TWILIO_AUTH_TOKEN"))
+        if sid and not (sid.startswith("AC") and SID_RE.match(sid)):
+            raise ConfigError("TWILIO_ACCOUNT_SID", "expected AC followed by 32 hex digits")
+        values["twilio_account_sid"], values["twilio_auth_token"] = sid, token
+        if (mg := get("TWILIO_MESSAGING_SERVICE_SID")) is not None:
+            if not (mg.startswith("MG") and SID_RE.match(mg)):
+                raise ConfigError("TWILIO_MESSAGING_SERVICE_SID", "expected MG followed by 32 hex digits")
+            values["twilio_messaging_service_sid"] = mg
+        if (sms_from := get("TWILIO_SMS_FROM")) is not None:
+            if not (E164_RE.match(sms_from) or re.fullmatch(r"[A-Za-z0-9 ]{1,11}", sms_from)):
+                raise ConfigError("TWILIO_SMS_FROM", "expected an E.164 number such as +15550100")
+            values["twilio_sms_from"] = sms_from
+        if (wa_from := get("TWILIO_WHATSAPP_FROM")) is not None:
+            number = wa_from.removeprefix("whatsapp:")
+            if not E164_RE.match(number):
+                raise ConfigError("TWILIO_WHATSAPP_FROM", "expected whatsapp:+E.164 or +E.164")
+            values["twilio_whatsapp_from"] = "whatsapp:" + number
+        if sid and not (values.get("twilio_messaging_service_sid") or values.get("twilio_sms_from")
+                        or values.get("twilio_whatsapp_from")):
+            raise ConfigError("TWILIO_MESSAGING_SERVICE_SID",
+                              "Twilio credentials need a sender: set it, or TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM")
+        if (api := get("TWILIO_API_URL")) is not None:
+            values["twilio_api_url"] = _url("TWILIO_API_URL", api, ("http", "https"))
+        if (public := get("PUBLIC_URL")) is not None:
+            values["public_url"] = _url("PUBLIC_URL", public, ("http", "https"))
+        elif sid:
+            raise ConfigError("PUBLIC_URL", "required with Twilio credentials (signature checks, status callbacks)")
+        if (content := get("CONTENT_DIR")) is not None:
+            path = Path(content).expanduser()
+            if not path.is_dir():
+                raise ConfigError("CONTENT_DIR", f"not a folder: {content}")
+            values["content_dir"] = path.resolve()
+        if (instance := get("INSTANCE_DIR")) is not None:
+            values["instance_dir"] = Path(instance).expanduser().resolve()
+        if (admin := get("ADMIN_TOKEN")) is not None:
+            if len(admin) < 16:
+                raise ConfigError("ADMIN_TOKEN", "too short: use at least 16 random characters")
+            values["admin_token"] = admin
+        if (key := get("DATA_KEY")) is not None:
+            values["data_key"] = parse_data_key(key)
+        elif sid:
+            raise ConfigError("DATA_KEY", "required with Twilio credentials (encrypts subscriber data at rest)")
+        if (prefix := get("REDIS_PREFIX")) is not None:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", prefix):
+                raise ConfigError("REDIS_PREFIX", "letters, digits, _ . - only")
+            values["redis_prefix"] = prefix
+        for name, attr, parse in (
+            ("STATE_TTL_DAYS", "state_ttl_days", lambda n, r: _int(n, r, 1)),
+            ("SMS_FOLD", "sms_fold", _flag),
+            ("INBOUND_PER_MINUTE", "inbound_per_minute", lambda n, r: _int(n, r, 1)),
+            ("REPLIES_PER_HOUR", "replies_per_hour", lambda n, r: _int(n, r, 1)),
+            ("MAX_BODY_CHARS", "max_body_chars", lambda n, r: _int(n, r, 1)),
+            ("SEND_RATE", "send_rate", _float),
+            ("PROXY_HOPS", "proxy_hops", lambda n, r: _int(n, r, 0)),
+            ("CONTENT_RELOAD_SECONDS", "content_reload_seconds", _float),
+        ):
+            if (raw := get(name)) is not None:
+                values[attr] = parse(name, raw)
+        values["settings"] = {
+            name[len("DERECHOS_"):].lower(): value
+            for name, value in env.items() if name.startswith("DERECHOS_") and value.strip()
+        }
+        return replace(cls(**values), **overrides)
+
+    def public(self) -> dict[str, str]:
+        """The settings safe to print (no secrets)."""
+        secret = {"twilio_auth_token", "admin_token", "data_key"}
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in secret:
+                value = "(set)" if value else "(unset)"
+            out[f.name] = str(value)
+        return out
+
+
+def parse_data_key(raw: str) -> bytes:
+    """Decode DATA_KEY: 32 bytes, base64 (standard or URL-safe) or 64 hex digits."""
+    raw = raw.strip()
+    candidates = []
+    if re.fullmatch(r"[0-9a-fA-F]{64}", raw):
+        candidates.append(bytes.fromhex(raw))
+    for decode in (base64.urlsafe_b64decode, base64.b64decode):
+        try:
+            candidates.append(decode(raw + "=" * (-len(raw) % 4)))
+        except (binascii.Error, ValueError):
+            pass
+    for key in candidates:
+        if len(key) == 32:
+            return key
+    raise ConfigError("DATA_KEY", "expected 32 random bytes as base64 or hex "
+                      "(make one: python -c 'import secrets,base64;print(base64.b64encode(secrets.token_bytes(32)).decode())')")

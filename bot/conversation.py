@@ -1,0 +1,137 @@
+"""The conversation rules: given what a person wrote and what we remember, what to answer.
+
+Pure: no Flask, Redis, RQ or Twilio. `handle()` returns the replies, the new state and the events
+(opt-out, hand-off, ...) that the adapters carry out.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from .catalog import DEFAULT_LANG, Catalog
+from .matcher import Match, Matcher
+from .messages import InboundMessage, Reply
+
+
+@dataclass(frozen=True)
+class State:
+    """What we remember about one person between messages (stored encrypted, expires)."""
+
+    lang: str = DEFAULT_LANG
+    lang_chosen: bool = False          # they asked for a language: keep it whatever they write in
+    menu: tuple[str, ...] = ()         # topic ids of the last numbered list they saw
+    topic: str | None = None           # last topic answered (for MAS / MORE and hand-off context)
+    page: int = 0                      # last page of that topic they saw
+    opted_out: bool = False
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["menu"] = list(self.menu)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "State":
+        if not data:
+            return cls()
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["menu"] = tuple(known.get("menu") or ())
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the adapters must do besides replying (record an opt-out, open a hand-off, ...)."""
+
+    kind: str                      # opt_out | opt_in | delete | handoff | interpreter
+    lang: str
+    topic: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of handling one message."""
+
+    replies: tuple[Reply, ...]
+    state: State
+    match: Match
+    events: tuple[Event, ...] = field(default_factory=tuple)
+
+
+def reply_language(match: Match, state: State, catalog: Catalog) -> str:
+    """The person's chosen language if any; otherwise the language they write in; otherwise the last one."""
+    if state.lang_chosen:
+        return catalog.resolve_lang(state.lang)
+    return catalog.resolve_lang(match.lang or state.lang)
+
+
+def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Matcher) -> Outcome:
+    """Decide the replies to one inbound message."""
+    match = matcher.match(inbound.body, list(state.menu) or None)
+    lang = reply_language(match, state, catalog)
+    state = replace(state, lang=lang)
+    intent = match.intent
+    say = lambda key, **values: catalog.text(key, lang, **values)  # noqa: E731
+
+    # Carrier rules come first and always: STOP, then HELP and START.
+    if intent == "stop":
+        if state.opted_out:
+            return Outcome((), state, match)   # one confirmation only
+        return Outcome((Reply(say("stop")),), replace(state, opted_out=True), match, (Event("opt_out", lang),))
+    if intent == "start":
+        return Outcome((Reply(say("start")),), replace(state, opted_out=False), match,
+                       (Event("opt_in", lang, tag=match.tag),))
+    if intent == "help":
+        return Outcome((Reply(say("help")),), state, match)
+    if state.opted_out:
+        # After STOP we stay silent until START; deleting data is still honoured.
+        events = (Event("delete", lang),) if intent == "delete" else ()
+        return Outcome((), state, match, events)
+    if intent == "delete":
+        return Outcome((Reply(say("deleted")),), State(lang=lang), match, (Event("delete", lang),))
+    if intent == "human":
+        language = catalog.languages[lang]
+        if match.tag == "interpreter" or language.indigenous:
+            name = language.display_name(DEFAULT_LANG if language.indigenous else lang)
+            return Outcome((Reply(say("interpreter", language=name)),), state, match,
+                           (Event("interpreter", lang, topic=state.topic),))
+        return Outcome((Reply(say("handoff")),), state, match, (Event("handoff", lang, topic=state.topic),))
+    if intent == "language":
+        new_lang = catalog.resolve_lang(match.language)
+        state = replace(state, lang=new_lang, lang_chosen=True)
+        menu_text, ids = catalog.menu(new_lang)
+        language = catalog.languages[new_lang]
+        if language.indigenous and "language_changed" not in catalog.system.get(new_lang, {}):
+            first = catalog.text("fallback_notice", new_lang, language=language.display_name(DEFAULT_LANG))
+        else:
+            first = catalog.text("language_changed", new_lang)
+        return Outcome((Reply(first), Reply(menu_text)), replace(state, menu=tuple(ids), topic=None, page=0), match)
+    if intent == "more":
+        if state.topic is None:
+            return _menu(catalog, lang, state, match)
+        pages = catalog.answer(state.topic, lang).topic.pages
+        if state.page + 1 >= len(pages):
+            return Outcome((Reply(say("more_end")),), state, match)
+        return _page(catalog, lang, state, match, state.topic, state.page + 1)
+    if intent == "menu":
+        return _menu(catalog, lang, state, match)
+    if intent == "unknown":
+        return Outcome((Reply(say("not_understood")),), state, match)
+    return _page(catalog, lang, state, match, intent, 0)
+
+
+def _menu(catalog: Catalog, lang: str, state: State, match: Match) -> Outcome:
+    text, ids = catalog.menu(lang)
+    return Outcome((Reply(text),), replace(state, menu=tuple(ids), topic=None, page=0), match)
+
+
+def _page(catalog: Catalog, lang: str, state: State, match: Match, topic_id: str, page: int) -> Outcome:
+    answer = catalog.answer(topic_id, lang)
+    pages = answer.topic.pages
+    body = pages[page]
+    if answer.fallback and page == 0:
+        language = catalog.languages[lang]
+        body = catalog.text("fallback_notice", lang, language=language.display_name(DEFAULT_LANG)) + "\n" + body
+    if page + 1 < len(pages):
+        body += "\n" + catalog.text("more_hint", lang)
+    media = answer.audio_url if page == 0 else None
+    return Outcome((Reply(body, media_url=media),), replace(state, topic=topic_id, page=page), match)

@@ -1,0 +1,38 @@
+"""Named exceptions of the domain; the edges turn them into HTTP statuses or CLI messages."""
+
+
+class DerechosError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(DerechosError):
+    """A missing, malformed or contradictory setting; names the variable."""
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class ContentError(DerechosError):
+    """Content that cannot be served; carries every problem found, each with file and line."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        first = self.problems[0] if self.problems else "content error"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+
+class BadRequest(DerechosError):
+    """A webhook request that is malformed; the message is safe to show the caller."""
+
+
+class SendError(DerechosError):
+    """Twilio refused a message; `code` is Twilio's error code, `retry` whether to try again."""
+
+    def __init__(self, code: int | None, status: int | None, message: str, retry: bool):
+        super().__init__(f"Twilio error {code} (HTTP {status}): {message}")
+        self.code = code
+        self.status = status
+        self.retry = retry

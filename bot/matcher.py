@@ -1,0 +1,399 @@
+"""Understanding a message: which command or topic it asks for, and in which language.
+
+Declarations are data (keywords, phrases and command words all come from the content catalog),
+scorers are pure, and one ranker decides. The index is built once per catalog load.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import snowballstemmer
+from rapidfuzz.distance import Levenshtein
+
+from .catalog import Catalog
+from .text import normalize, tokens
+
+# Carrier commands first, then the person's own requests, then navigation; topics last.
+COMMAND_PRIORITY = ("stop", "help", "start", "delete", "human", "interpreter", "more", "menu")
+# Words that may surround a command without changing it ("stop please", "baja por favor").
+POLITE = frozenset("por favor porfavor please gracias thanks thank you ok okay ya pues".split())
+# Words that may surround a language name ("en español", "I speak Mam", "idioma mixteco").
+LANGUAGE_FRAME = frozenset(
+    "en in hablo speak i idioma language lengua quiero want habla mi my is es el la de del a to "
+    "change cambiar switch prefiero prefer puedes can you".split()) | POLITE
+NUMBER_FRAME = frozenset("el la opcion option numero number num no nr tema topic la del de".split()) | POLITE
+# Function words: they tell the language, and weigh nothing as keywords.
+STOPWORDS = {
+    "es": frozenset("""que de la el en y a los las un una por para con no se me mi mis si como cuando donde
+        quien porque pero lo le les su sus es esta estoy son soy hay tengo tiene tienen puedo puede pueden
+        quiero hacer ser al del yo tu usted ellos nos nosotros muy mas ya o u este esta eso esto algo
+        tambien sin sobre hasta desde entre qué cómo dónde necesito saber ayudar hola buenas dias tardes""".split()),
+    "en": frozenset("""the a an and or of to in on for with is are am was be been do does did can could
+        will would should my your our their his her i you we they he she it me us them what how when where
+        who why which if not no yes this that there here have has had get got need want know about from
+        at by as so just any some please thanks hello hi""".split()),
+}
+MIN_SCORE = 2.0          # below this, `unknown`: better to offer the menu than a wrong topic
+PHRASE_BONUS = 1.5       # a phrase outranks its words taken one by one
+STEM_FACTOR, FUZZY1_FACTOR, FUZZY2_FACTOR = 0.9, 0.75, 0.55
+MAX_TOKENS = 120         # a 1,600-character message is read, but only so far
+
+
+def edit_budget(word: str) -> int:
+    """Typos allowed for a word of this length: none for short words (so 'tos' is never 'tps').
+
+    >>> [edit_budget(w) for w in ("tos", "visa", "trabajo", "discriminacion")]
+    [0, 1, 1, 2]
+    """
+    n = len(word)
+    if n < 4 or word.isdigit():
+        return 0
+    return 1 if n <= 7 else 2
+
+
+def _deletes(word: str, distance: int) -> set[str]:
+    out, frontier = {word}, {word}
+    for _ in range(distance):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+        out |= frontier
+    return out
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One piece of evidence: a word or phrase of the message that points at a topic."""
+
+    topic: str
+    lang: str
+    term: str          # the keyword or phrase as indexed
+    found: str         # what the message said
+    how: str           # exact | stem | typo | phrase
+    weight: float
+
+    def to_dict(self) -> dict:
+        return {"topic": self.topic, "lang": self.lang, "keyword": self.term, "text": self.found,
+                "how": self.how, "weight": round(self.weight, 2)}
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a message asks for. `lang` is the language it is written in, when that can be told."""
+
+    intent: str
+    lang: str | None
+    score: float = 0.0
+    hits: tuple[Hit, ...] = ()
+    number: int | None = None
+    language: str | None = None        # target of a `language` intent
+    tag: str | None = None             # e.g. "chicago" in "ALERTAS CHICAGO"
+    matched: str = ""                  # the command word or menu number that matched
+    runner_up: tuple[str, float] | None = None
+
+    def explain(self) -> dict:
+        out = {"intent": self.intent, "detected_lang": self.lang, "score": round(self.score, 2)}
+        if self.matched:
+            out["matched"] = self.matched
+        if self.number is not None:
+            out["number"] = self.number
+        if self.language:
+            out["language"] = self.language
+        if self.tag:
+            out["tag"] = self.tag
+        if self.hits:
+            out["hits"] = [h.to_dict() for h in self.hits]
+        if self.runner_up:
+            out["runner_up"] = {"intent": self.runner_up[0], "score": round(self.runner_up[1], 2)}
+        return out
+
+
+@dataclass
+class _Entry:
+    topic: str
+    lang: str
+    term: str
+    idf: float
+
+
+@dataclass
+class _Phrase:
+    topic: str
+    lang: str
+    term: str
+    stems: tuple[str, ...]
+    weight: float
+
+
+@dataclass
+class Index:
+    """Everything matching needs, precomputed from one catalog."""
+
+    commands: dict[str, tuple[str, str]] = field(default_factory=dict)      # normalized text -> (command, lang)
+    start_words: dict[str, str] = field(default_factory=dict)               # one-word start commands -> lang
+    languages: dict[str, str] = field(default_factory=dict)                 # normalized name -> language id
+    words: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    stems: dict[tuple[str, str], list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    vocabulary: set[str] = field(default_factory=set)
+    deletes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    phrases: dict[tuple[str, str], list[_Phrase]] = field(default_factory=lambda: defaultdict(list))
+    lang_words: dict[str, str] = field(default_factory=dict)                # keyword -> the only language it is in
+    topic_count: int = 0
+
+
+class Matcher:
+    """Matches messages against one catalog; build a new one when the catalog changes."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self._stemmers = {lang: snowballstemmer.stemmer(name) for lang, name in
+                          (("es", "spanish"), ("en", "english"))}
+        self._stem_cache: dict[tuple[str, str], str] = {}
+        self._fuzzy_cache: dict[str, tuple[str, int] | None] = {}
+        self.index = self._build(catalog)
+
+    # --- building ------------------------------------------------------------------------------
+
+    def stem(self, word: str, lang: str) -> str:
+        key = (lang, word)
+        cached = self._stem_cache.get(key)
+        if cached is None:
+            stemmer = self._stemmers.get(lang)
+            cached = stemmer.stemWord(word) if stemmer and not word.isdigit() else word
+            if len(self._stem_cache) > 200_000:
+                self._stem_cache.clear()
+            self._stem_cache[key] = cached
+        return cached
+
+    def _build(self, catalog: Catalog) -> Index:
+        index = Index()
+        for lang, commands in catalog.commands.items():
+            for command, words in commands.items():
+                for word in words:
+                    key = " ".join(tokens(word))
+                    # The first language to claim a word keeps it; STOP wins over anything.
+                    if key not in index.commands or command == "stop":
+                        index.commands[key] = (command, lang)
+                    if command == "start" and " " not in key:
+                        index.start_words.setdefault(key, lang)
+        for lang_id, language in catalog.languages.items():
+            for word in language.select + language.autonyms + (language.name.get("es", ""), language.name.get("en", "")):
+                key = " ".join(tokens(word))
+                if key:
+                    index.languages.setdefault(key, lang_id)
+        # Document frequency over each topic's keywords, phrases, title and text: common words weigh less.
+        for lang, by_id in catalog.topics.items():
+            stem_lang = lang if lang in self._stemmers else "es"
+            documents = {}
+            for tid, topic in by_id.items():
+                words = set()
+                for text in (topic.title, *topic.keywords, *topic.phrases, *topic.pages):
+                    words.update(self.stem(w, stem_lang) for w in tokens(text))
+                documents[tid] = words
+            n = max(len(documents), 1)
+            index.topic_count = max(index.topic_count, n)
+            df: dict[str, int] = defaultdict(int)
+            for words in documents.values():
+                for w in words:
+                    df[w] += 1
+            idf = lambda s: 1.0 + math.log(n / max(df.get(s, 1), 1))  # noqa: E731
+            for tid, topic in by_id.items():
+                for keyword in topic.keywords:
+                    parts = tokens(keyword)
+                    if len(parts) > 1:
+                        self._add_phrase(index, tid, lang, stem_lang, keyword, parts, idf)
+                        continue
+                    if not parts:
+                        continue
+                    word = parts[0]
+                    stem = self.stem(word, stem_lang)
+                    entry = _Entry(tid, lang, word, idf(stem))
+                    index.words[word].append(entry)
+                    index.stems[(stem_lang, stem)].append(entry)
+                    self._add_vocabulary(index, word)
+                for phrase in topic.phrases:
+                    parts = tokens(phrase)
+                    if parts:
+                        self._add_phrase(index, tid, lang, stem_lang, phrase, parts, idf)
+        # Which keywords belong to one language only: evidence of the language a message is written in.
+        langs_of: dict[str, set[str]] = defaultdict(set)
+        for word, entries in index.words.items():
+            for e in entries:
+                langs_of[word].add(e.lang)
+        index.lang_words = {w: next(iter(ls)) for w, ls in langs_of.items() if len(ls) == 1}
+        return index
+
+    def _add_vocabulary(self, index: Index, word: str) -> None:
+        if word in index.vocabulary:
+            return
+        index.vocabulary.add(word)
+        budget = edit_budget(word)
+        if budget:
+            for variant in _deletes(word, budget):
+                index.deletes[variant].add(word)
+
+    def _add_phrase(self, index, tid, lang, stem_lang, text, parts, idf) -> None:
+        stems = tuple(self.stem(p, stem_lang) for p in parts)
+        content = [s for p, s in zip(parts, stems) if p not in STOPWORDS.get(stem_lang, ())]
+        weight = PHRASE_BONUS + sum(idf(s) for s in content) * 0.8 + 0.3 * len(parts)
+        index.phrases[(stem_lang, stems[0])].append(_Phrase(tid, lang, text, stems, weight))
+        for p in parts:
+            self._add_vocabulary(index, p)
+
+    # --- matching ------------------------------------------------------------------------------
+
+    def correct(self, word: str) -> tuple[str, int] | None:
+        """The vocabulary word within this word's typo budget, with its distance, or None."""
+        if word in self.index.vocabulary:
+            return word, 0
+        if word in self._fuzzy_cache:
+            return self._fuzzy_cache[word]
+        budget = edit_budget(word)
+        best = None
+        if budget:
+            candidates = set()
+            for variant in _deletes(word, budget):
+                candidates |= self.index.deletes.get(variant, set())
+            scored = []
+            for candidate in candidates:
+                limit = min(budget, edit_budget(candidate))
+                if not limit:
+                    continue
+                d = Levenshtein.distance(word, candidate, score_cutoff=limit)
+                if d <= limit:
+                    scored.append((d, -len(candidate), candidate))
+            if scored:
+                d, _, candidate = min(scored)
+                best = (candidate, d)
+        if len(self._fuzzy_cache) > 100_000:
+            self._fuzzy_cache.clear()
+        self._fuzzy_cache[word] = best
+        return best
+
+    def detect_language(self, words: list[str]) -> str | None:
+        """es, en, or None when the words do not tell (numbers, names). Spanglish counts as Spanish."""
+        es = en = 0
+        for w in words:
+            if w in STOPWORDS["es"]:
+                es += 1
+            if w in STOPWORDS["en"]:
+                en += 1
+            only = self.index.lang_words.get(w)
+            if only == "es":
+                es += 1
+            elif only == "en":
+                en += 1
+        if es and (es >= en or en - es <= 1):
+            return "es"
+        if en:
+            return "en"
+        return None
+
+    def match(self, text: str, menu: list[str] | None = None) -> Match:
+        """The intent of one message. `menu` is the list of topic ids the person last saw numbered."""
+        words = tokens(text or "")[:MAX_TOKENS]
+        lang = self.detect_language(words)
+        if not words:
+            return Match("unknown", lang)
+        key = " ".join(words)
+        polite_stripped = [w for w in words if w not in POLITE] or words
+        for candidate in (key, " ".join(polite_stripped)):
+            found = self.index.commands.get(candidate)
+            if found:
+                command, command_lang = found
+                intent = "human" if command == "interpreter" else command
+                return Match(intent, lang or (command_lang if command_lang in ("es", "en") else None), 1.0,
+                             matched=candidate, tag="interpreter" if command == "interpreter" else None)
+        # START with a tag: "ALERTAS CHICAGO", "alta houston tx".
+        if polite_stripped[0] in self.index.start_words and 1 < len(polite_stripped) <= 4:
+            return Match("start", lang, 1.0, matched=polite_stripped[0], tag=" ".join(polite_stripped[1:]))
+        framed = [w for w in words if w not in LANGUAGE_FRAME]
+        target = self.index.languages.get(" ".join(framed)) if framed and len(framed) <= 3 else None
+        if target and len(words) <= 6:
+            return Match("language", lang, 1.0, language=target, matched=" ".join(framed))
+        numbered = [w for w in words if w not in NUMBER_FRAME]
+        if len(numbered) == 1 and numbered[0].isdigit() and len(words) <= 4:
+            number = int(numbered[0])
+            options = menu if menu is not None else self.catalog.topic_ids
+            if 1 <= number <= len(options):
+                return Match(options[number - 1], lang, 1.0, number=number, matched=numbered[0])
+            return Match("unknown", lang, 0.0, number=number, matched=numbered[0])
+        return self._match_topic(words, lang)
+
+    def _match_topic(self, words: list[str], lang: str | None) -> Match:
+        index = self.index
+        scores: dict[str, float] = defaultdict(float)
+        best_hit: dict[tuple[str, str], Hit] = {}   # (topic, term) -> strongest evidence
+        canonical: list[str] = []
+        for word in words:
+            if word in STOPWORDS["es"] or word in STOPWORDS["en"]:
+                canonical.append(word)
+                continue
+            entries, how, factor = index.words.get(word), "exact", 1.0
+            target = word
+            if not entries:
+                for stem_lang in ("es", "en"):
+                    entries = index.stems.get((stem_lang, self.stem(word, stem_lang)))
+                    if entries:
+                        how, factor = "stem", STEM_FACTOR
+                        break
+            if not entries:
+                fixed = self.correct(word)
+                if fixed and fixed[1]:
+                    target = fixed[0]
+                    entries = index.words.get(target)
+                    how, factor = "typo", (FUZZY1_FACTOR if fixed[1] == 1 else FUZZY2_FACTOR)
+                    if not entries:
+                        for stem_lang in ("es", "en"):
+                            entries = index.stems.get((stem_lang, self.stem(target, stem_lang)))
+                            if entries:
+                                break
+            canonical.append(target)
+            for e in entries or ():
+                hit = Hit(e.topic, e.lang, e.term, word, how, e.idf * factor)
+                previous = best_hit.get((e.topic, e.term))
+                if previous is None or previous.weight < hit.weight:
+                    best_hit[(e.topic, e.term)] = hit
+        for hit in best_hit.values():
+            scores[hit.topic] += hit.weight
+        # Phrases: in order, allowing one extra word in between ("pedir el asilo").
+        for stem_lang in ("es", "en"):
+            stems = [self.stem(w, stem_lang) for w in canonical]
+            seen = set()
+            for i, s in enumerate(stems):
+                for phrase in index.phrases.get((stem_lang, s), ()):
+                    if (phrase.topic, phrase.term) in seen:
+                        continue
+                    if _in_order(stems, i, phrase.stems):
+                        seen.add((phrase.topic, phrase.term))
+                        scores[phrase.topic] += phrase.weight
+                        best_hit[(phrase.topic, phrase.term)] = Hit(
+                            phrase.topic, phrase.lang, phrase.term, " ".join(words[i:i + len(phrase.stems) + 1]),
+                            "phrase", phrase.weight)
+        if not scores:
+            return Match("unknown", lang)
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        top, score = ranked[0]
+        runner = ranked[1] if len(ranked) > 1 else None
+        hits = tuple(sorted((h for h in best_hit.values() if h.topic == top), key=lambda h: -h.weight))
+        if score < MIN_SCORE:
+            return Match("unknown", lang, score, hits, runner_up=(top, score))
+        return Match(top, lang, score, hits, runner_up=runner)
+
+
+def _in_order(stems: list[str], start: int, phrase: tuple[str, ...]) -> bool:
+    """Does `phrase` occur at `start`, allowing one extra word somewhere inside it?"""
+    i, skipped = start + 1, 0
+    for want in phrase[1:]:
+        while i < len(stems) and stems[i] != want:
+            if skipped:
+                return False
+            skipped, i = 1, i + 1
+        if i >= len(stems):
+            return False
+        i += 1
+    return True
+
+
+_DIGITS = re.compile(r"^\d+$")

@@ -1,0 +1,111 @@
+"""Keeping the people who write private: keyed hashes to find them, AES-GCM to keep what must be kept,
+and a logging filter so no phone number reaches a log line."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.exceptions import InvalidTag
+
+log = logging.getLogger(__name__)
+
+
+class Vault:
+    """Derives one key to look people up (HMAC-SHA256) and one to encrypt (AES-256-GCM) from DATA_KEY."""
+
+    def __init__(self, data_key: bytes):
+        if len(data_key) != 32:
+            raise ValueError("data key must be 32 bytes")
+        self._lookup_key = self._derive(data_key, b"derechos lookup v1")
+        self._aead = AESGCM(self._derive(data_key, b"derechos encrypt v1"))
+
+    @staticmethod
+    def _derive(key: bytes, info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+
+    def ref(self, address: str) -> str:
+        """A stable, non-reversible id for an address (E.164 or whatsapp:+E.164).
+
+        The channel prefix is dropped so the same person is one id on SMS and WhatsApp.
+        """
+        number = address.removeprefix("whatsapp:")
+        digest = hmac.new(self._lookup_key, number.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode()
+
+    def encrypt(self, plaintext: str, context: str = "") -> str:
+        """Authenticated encryption; `context` binds the ciphertext to its use (e.g. the person's ref)."""
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def decrypt(self, token: str, context: str = "") -> str:
+        """Reverse `encrypt`; raise ValueError if the token was altered or made with another key."""
+        try:
+            raw = base64.urlsafe_b64decode(token.encode())
+            return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except (InvalidTag, ValueError, TypeError) as exc:
+            raise ValueError("cannot decrypt: wrong key or altered data") from exc
+
+
+def load_or_create_dev_key(instance_dir: Path) -> bytes:
+    """Development only: a random key kept in the instance folder (mode 0600)."""
+    path = instance_dir / "data.key"
+    if path.exists():
+        return base64.b64decode(path.read_text().strip())
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(key).decode() + "\n")
+    log.warning("DATA_KEY is not set: generated a development key in %s; set DATA_KEY in production", path)
+    return key
+
+
+# A phone number as it appears in the wild: +E.164, whatsapp:+..., or 7+ digits with separators.
+_PHONE_RE = re.compile(r"(?<![A-Za-z0-9])(?:whatsapp:)?\+?\(?\d(?:[\s().-]{0,2}\d){6,15}(?![A-Za-z0-9])")
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a phone number.
+
+    >>> redact("sent to whatsapp:+5215512345678 and +1 (555) 010-0199, job 42")
+    'sent to [number] and [number], job 42'
+    """
+    return _PHONE_RE.sub("[number]", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every record so that no phone number reaches a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string still must not leak its arguments
+            message = str(record.msg)
+        clean = redact(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        record.exc_info = None if record.exc_text else record.exc_info
+        record.msg, record.args = clean, None
+        return True
+
+
+def install_log_redaction(logger: logging.Logger | None = None) -> None:
+    """Attach the redacting filter to every handler of the root logger (and to the logger itself)."""
+    root = logger or logging.getLogger()
+    if not any(isinstance(f, RedactingFilter) for f in root.filters):
+        root.addFilter(RedactingFilter())
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

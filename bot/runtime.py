@@ -1,0 +1,137 @@
+"""Wiring shared by the web app, the worker and the CLI: connections built lazily from a Config,
+and the live content (catalog and matcher) reloaded when an editor saves a file."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import redis
+
+from .catalog import Catalog, load_catalog, tree_fingerprint
+from .config import Config
+from .embedded import EmbeddedRedis
+from .errors import ContentError
+from .matcher import Matcher
+from .privacy import Vault, install_log_redaction, load_or_create_dev_key
+from .store import Store
+
+log = logging.getLogger(__name__)
+REPLIES, BROADCASTS = "replies", "broadcasts"
+
+
+def configure_logging(level: str | None = None) -> None:
+    """One handler on the root logger, with phone numbers redacted from every record."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
+    install_log_redaction(root)
+
+
+@dataclass
+class Content:
+    """One loaded catalog and the matcher built from it."""
+
+    catalog: Catalog
+    matcher: Matcher
+
+
+class LiveContent:
+    """The current content; checks the tree for edits at most every `interval` seconds.
+
+    A broken edit is refused and logged with file and line; the last good content stays live.
+    """
+
+    def __init__(self, root: Path, settings: dict[str, str] | None = None, interval: float = 2.0):
+        self.root = Path(root)
+        self.settings = settings or {}
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._fingerprint = tree_fingerprint(self.root)
+        self._current = self._build()               # the first load must succeed: raise if broken
+        self._checked = time.monotonic()
+        self.last_error: ContentError | None = None
+
+    def _build(self) -> Content:
+        catalog = load_catalog(self.root, self.settings)
+        return Content(catalog, Matcher(catalog))
+
+    def get(self) -> Content:
+        if time.monotonic() - self._checked >= self.interval:
+            self.reload_if_changed()
+        return self._current
+
+    def reload_if_changed(self) -> bool:
+        """Reload when files changed; True if new content went live."""
+        with self._lock:
+            self._checked = time.monotonic()
+            fingerprint = tree_fingerprint(self.root)
+            if fingerprint == self._fingerprint:
+                return False
+            self._fingerprint = fingerprint
+            try:
+                fresh = self._build()
+            except ContentError as exc:
+                self.last_error = exc
+                log.error("content edit refused, keeping the last good content:\n  %s",
+                          "\n  ".join(str(p) for p in exc.problems))
+                return False
+            self._current, self.last_error = fresh, None
+            log.info("content reloaded (%s)", fresh.catalog.version)
+            return True
+
+
+class Runtime:
+    """Lazily built resources for one process; nothing connects until it is first used."""
+
+    def __init__(self, config: Config, connection: redis.Redis | None = None):
+        self.config = config
+        self._connection = connection
+        self.embedded: EmbeddedRedis | None = None
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        if self._connection is not None:
+            return self._connection
+        url = self.config.redis_url
+        if url is None:
+            self.embedded = EmbeddedRedis(self.config.instance_dir)
+            url = self.embedded.ensure()
+        return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+
+    @cached_property
+    def vault(self) -> Vault:
+        key = self.config.data_key or load_or_create_dev_key(self.config.instance_dir)
+        return Vault(key)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.redis, self.vault, self.config.redis_prefix, self.config.state_ttl_days)
+
+    @cached_property
+    def content(self) -> LiveContent:
+        return LiveContent(self.config.content_dir, self.config.settings, self.config.content_reload_seconds)
+
+    def queue(self, name: str = REPLIES):
+        from .jobs import make_queue
+        return make_queue(name, self.redis)
+
+    def describe_defaults(self) -> list[str]:
+        """Which development defaults are in use, for one log line at start-up."""
+        notes = []
+        if self.config.redis_url is None:
+            notes.append(f"embedded Redis in {self.config.instance_dir / 'redis'}")
+        if self.config.dry_run:
+            notes.append("dry-run sender (replies go to the outbox: `derechos outbox`)")
+        if self.config.data_key is None:
+            notes.append("development DATA_KEY in the instance folder")
+        if self.config.admin_token is None:
+            notes.append("organizer API disabled (no ADMIN_TOKEN)")
+        return notes

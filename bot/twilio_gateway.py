@@ -1,0 +1,119 @@
+"""Everything that knows the twilio library: webhook signatures, parsing Twilio's form into an
+InboundMessage, and sending through the REST API with errors classified."""
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from .config import Config
+from .errors import BadRequest, SendError
+from .messages import SMS, WHATSAPP, InboundMessage, Reply
+from .privacy import redact
+
+log = logging.getLogger(__name__)
+
+# Twilio error codes that no retry will fix.
+OPTED_OUT = 21610            # the person sent STOP to this sender: record the opt-out
+BAD_NUMBER = {21211, 21214, 21217, 21401, 21407, 21408, 21612, 21614}
+OUTSIDE_WINDOW = 63016       # WhatsApp, more than 24 h since they last wrote: needs a template
+RATE_LIMITED = {20429, 14107, 30022}
+ACCEPTED_MEDIA = ("image/", "audio/", "video/", "application/pdf", "text/vcard", "text/x-vcard")
+MAX_MEDIA = 10
+
+
+def check_signature(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
+    """True when X-Twilio-Signature matches the URL and form, as Twilio computes it."""
+    if not signature:
+        return False
+    return RequestValidator(auth_token).validate(url, params, signature)
+
+
+def parse_inbound(form: Mapping[str, str], media: list[tuple[str, str]] | None = None,
+                  max_body: int = 1600) -> InboundMessage:
+    """Twilio's webhook form as an InboundMessage; BadRequest names what is missing."""
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
+    sender = (form.get("From") or "").strip()
+    missing = [name for name, value in (("MessageSid", sid), ("From", sender)) if not value]
+    if missing:
+        raise BadRequest("missing " + ", ".join(missing))
+    if len(sid) > 64 or not sid.isascii() or not sid.isalnum():
+        raise BadRequest("malformed MessageSid")
+    channel = WHATSAPP if sender.startswith("whatsapp:") else SMS
+    number = sender.removeprefix("whatsapp:")
+    if not (number.startswith("+") and number[1:].isdigit() and 7 <= len(number) <= 16):
+        raise BadRequest("From is not an E.164 number")
+    body = (form.get("Body") or "")[:max_body]
+    accepted = tuple((url, kind) for url, kind in (media or [])[:MAX_MEDIA]
+                     if kind.startswith(ACCEPTED_MEDIA))
+    return InboundMessage(channel=channel, sender=sender, body=body, message_sid=sid,
+                          to=(form.get("To") or ""), media=accepted,
+                          profile_name=(form.get("ProfileName") or "")[:100])
+
+
+def media_from_form(form: Mapping[str, str]) -> list[tuple[str, str]]:
+    """MediaUrl0..N with their content types."""
+    try:
+        count = min(int(form.get("NumMedia") or 0), MAX_MEDIA)
+    except ValueError:
+        raise BadRequest("NumMedia is not a number") from None
+    return [(form.get(f"MediaUrl{i}", ""), form.get(f"MediaContentType{i}", "")) for i in range(count)
+            if form.get(f"MediaUrl{i}")]
+
+
+def classify(exc: Exception) -> SendError:
+    """Turn what the twilio library raised into a SendError that says whether to retry."""
+    if isinstance(exc, TwilioRestException):
+        code, status = exc.code, exc.status
+        message = redact(str(getattr(exc, "msg", "") or exc))
+        retry = status == 429 or code in RATE_LIMITED or (status or 0) >= 500
+        return SendError(code, status, message, retry)
+    # Connection refused, timeouts, a Twilio outage answering HTML: transient.
+    return SendError(None, None, redact(f"{type(exc).__name__}: {exc}"), retry=True)
+
+
+class TwilioSender:
+    """Sends through Twilio's REST API (or a mock at TWILIO_API_URL)."""
+
+    def __init__(self, config: Config, timeout: float = 15.0):
+        self.config = config
+        # The library has no timeout by default: a hung connection would hold a worker forever.
+        self.client = Client(config.twilio_account_sid, config.twilio_auth_token,
+                             http_client=TwilioHttpClient(timeout=timeout))
+        if config.twilio_api_url:
+            self.client.api.base_url = config.twilio_api_url
+
+    def sender_for(self, channel: str) -> dict[str, str]:
+        if self.config.twilio_messaging_service_sid:
+            return {"messaging_service_sid": self.config.twilio_messaging_service_sid}
+        if channel == WHATSAPP and self.config.twilio_whatsapp_from:
+            return {"from_": self.config.twilio_whatsapp_from}
+        if channel == SMS and self.config.twilio_sms_from:
+            return {"from_": self.config.twilio_sms_from}
+        raise SendError(None, None, f"no sender configured for {channel}", retry=False)
+
+    def send(self, to: str, channel: str, reply: Reply, status_callback: str | None) -> str:
+        """Create the message; return its SID or raise SendError."""
+        params = dict(self.sender_for(channel), to=to)
+        if reply.content_sid:
+            import json
+            params["content_sid"] = reply.content_sid
+            if reply.content_variables:
+                params["content_variables"] = json.dumps(reply.content_variables)
+        else:
+            params["body"] = reply.body
+        if reply.media_url:
+            params["media_url"] = [reply.media_url]
+        if status_callback:
+            params["status_callback"] = status_callback
+        try:
+            message = self.client.messages.create(**params)
+        except (TwilioException, OSError, ValueError) as exc:
+            raise classify(exc) from None
+        except Exception as exc:  # requests' own errors (ConnectionError, Timeout) and the like
+            raise classify(exc) from None
+        return message.sid

@@ -1,0 +1,252 @@
+"""The Flask app: Twilio webhooks and health. The request is turned into an InboundMessage at the
+edge; deciding is the conversation's job; storing is the store's; sending is the worker's."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import redis
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import conversation, sms
+from .catalog import DEFAULT_LANG
+from .config import Config
+from .conversation import Event, Outcome, State
+from .errors import BadRequest, ConfigError
+from .jobs import BROADCASTS, REPLIES, enqueue_replies, make_queue, reply_payload
+from .messages import InboundMessage, Reply
+from .runtime import Runtime, configure_logging
+from .twilio_gateway import check_signature, media_from_form, parse_inbound
+
+log = logging.getLogger(__name__)
+twilio_bp = Blueprint("twilio", __name__)
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """App factory: configuration is read here, never at import time."""
+    test_config = dict(test_config or {})
+    runtime = test_config.pop("RUNTIME", None)
+    if runtime is None:
+        runtime = Runtime(Config.from_env())
+    configure_logging()
+    app = Flask(__name__, instance_path=str(runtime.config.instance_dir))
+    app.config.update(MAX_CONTENT_LENGTH=256 * 1024, JSON_AS_ASCII=False)
+    app.config.update(test_config)
+    app.extensions["derechos"] = runtime
+    if runtime.config.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=runtime.config.proxy_hops, x_proto=runtime.config.proxy_hops,
+                                x_host=runtime.config.proxy_hops, x_port=runtime.config.proxy_hops,
+                                x_prefix=runtime.config.proxy_hops)
+    runtime.content.get()   # load the content now: a broken tree stops start-up with file and line
+    app.register_blueprint(twilio_bp)
+    try:
+        from .api import api_bp
+        app.register_blueprint(api_bp, url_prefix="/api")
+    except ImportError:  # pragma: no cover - the organizer API lives in its own module
+        pass
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.description or exc.name), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):  # never a stack trace to the caller
+        log.exception("unexpected error on %s", request.path)
+        return jsonify(error="internal error"), 500
+
+    notes = runtime.describe_defaults()
+    if notes:
+        log.info("development defaults in use: %s", "; ".join(notes))
+    return app
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["derechos"]
+
+
+def _verify(runtime: Runtime) -> dict[str, str]:
+    """The form, if X-Twilio-Signature is right; otherwise 403. Never skipped, not even in debug."""
+    config = runtime.config
+    if request.mimetype != "application/x-www-form-urlencoded":
+        abort(415, "expected application/x-www-form-urlencoded")
+    try:
+        form = request.form.to_dict(flat=True)
+    except Exception:  # undecodable body
+        abort(400, "malformed form")
+    token = config.twilio_auth_token or _dev_token(runtime)
+    signature = request.headers.get("X-Twilio-Signature")
+    url = _public_url(config)
+    if not check_signature(token, url, request.form, signature):
+        runtime_store_count(runtime, "bad_signature")
+        abort(403, "invalid signature")
+    return form
+
+
+def _dev_token(runtime: Runtime) -> str:
+    """Dry-run has no Twilio token; local clients (derechos chat, tests) sign with this one."""
+    return dev_auth_token(runtime.config)
+
+
+def dev_auth_token(config: Config) -> str:
+    return config.twilio_auth_token or "derechos-dev-token"
+
+
+def _public_url(config: Config) -> str:
+    """The URL Twilio signed: PUBLIC_URL + path when set, else the request URL (after ProxyFix)."""
+    if config.public_url:
+        query = request.query_string.decode("latin-1")
+        return config.public_url + request.path + (("?" + query) if query else "")
+    return request.url
+
+
+def runtime_store_count(runtime: Runtime, name: str) -> None:
+    try:
+        runtime.store.count(name)
+    except redis.RedisError:
+        pass
+
+
+@twilio_bp.post("/twilio/messages")
+def inbound_message():
+    runtime = _runtime()
+    form = _verify(runtime)
+    try:
+        inbound = parse_inbound(form, media_from_form(form), runtime.config.max_body_chars)
+    except BadRequest as exc:
+        abort(400, str(exc))
+    content = runtime.content.get()
+    try:
+        return _handle_queued(runtime, content, inbound)
+    except redis.RedisError as exc:
+        # Redis is down: answer inline so the person still gets an answer; nothing is stored.
+        log.error("Redis unavailable (%s: %s): answering inline (degraded mode)", type(exc).__name__, exc)
+        return _handle_degraded(runtime, content, inbound)
+
+
+def _handle_queued(runtime: Runtime, content, inbound: InboundMessage) -> Response:
+    store, config = runtime.store, runtime.config
+    if not store.first_time(inbound.message_sid):
+        return _twiml(EMPTY_TWIML)
+    ref = store.ref(inbound.sender)
+    if not store.inbound_allowed(ref, config.inbound_per_minute):
+        store.count("rate_limited")
+        return _twiml(EMPTY_TWIML)
+    state = store.load_state(ref)
+    outcome = conversation.handle(inbound, state, content.catalog, content.matcher)
+    replies = outcome.replies
+    if replies and not store.replies_allowed(len(replies), config.replies_per_hour):
+        store.count("reply_ceiling")
+        log.warning("hourly reply ceiling reached: not answering")
+        replies = ()
+    kind = outcome.match.intent if outcome.match.intent in ("stop", "help", "start", "delete") else "reply"
+    payloads = [reply_payload(store, ref, inbound.sender, inbound.channel,
+                              _with_media_url(config, outcome.state.lang, r), outcome.state.lang, kind)
+                for r in replies]
+    queue = make_queue(REPLIES, store.r)
+    with store.r.pipeline(transaction=True) as pipe:
+        pipe.multi()   # one MULTI for state, events and jobs (RQ expects it when given a pipeline)
+        if any(e.kind == "delete" for e in outcome.events):
+            pass   # deleted below, after the confirmation is queued
+        else:
+            store.state_command(pipe, ref, outcome.state)
+        for event in outcome.events:
+            _apply_event(store, pipe, ref, event)
+        enqueue_replies(queue, payloads, pipeline=pipe)
+        pipe.execute()
+    if any(e.kind == "delete" for e in outcome.events):
+        store.forget(ref)
+        store.count("deleted")
+    store.count("inbound")
+    return _twiml(EMPTY_TWIML)
+
+
+def _apply_event(store, pipe, ref: str, event: Event) -> None:
+    if event.kind == "opt_out":
+        store.opt_out(ref, pipe)
+    elif event.kind == "opt_in":
+        store.opt_in(ref, pipe)
+    elif event.kind in ("handoff", "interpreter"):
+        pipe.hincrby(store.key("stats"), event.kind, 1)
+
+
+def _handle_degraded(runtime: Runtime, content, inbound: InboundMessage) -> Response:
+    outcome = conversation.handle(inbound, State(), content.catalog, content.matcher)
+    runtime.degraded_count = getattr(runtime, "degraded_count", 0) + 1
+    runtime.degraded_since = getattr(runtime, "degraded_since", None) or time.time()
+    messages = "".join(
+        f"<Message>{escape(sms.render(r.body, inbound.channel, runtime.config.sms_fold)[:sms.TWILIO_BODY_LIMIT])}"
+        "</Message>" for r in outcome.replies)
+    return _twiml(f'<?xml version="1.0" encoding="UTF-8"?><Response>{messages}</Response>')
+
+
+def _with_media_url(config: Config, lang: str, reply: Reply) -> Reply:
+    """Content audio is a file in the language's audio/ folder: send its public URL."""
+    media = reply.media_url
+    if not media or media.startswith("https://"):
+        return reply
+    if not config.public_url:
+        return Reply(reply.body, None)
+    return Reply(reply.body, f"{config.public_url}/media/{lang}/{media.removeprefix('audio/')}")
+
+
+def _twiml(xml: str) -> Response:
+    return Response(xml, status=200, mimetype="application/xml")
+
+
+@twilio_bp.post("/twilio/status")
+def delivery_status():
+    runtime = _runtime()
+    form = _verify(runtime)
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    status = form.get("MessageStatus") or form.get("SmsStatus")
+    if not sid or not status:
+        abort(400, "missing MessageSid or MessageStatus")
+    error = form.get("ErrorCode") or None
+    try:
+        runtime.store.record_status(sid, status, error)
+        if error == "21610" and form.get("To"):
+            runtime.store.opt_out(runtime.store.ref(form["To"]))
+    except redis.RedisError:
+        abort(503, "storage unavailable; Twilio will retry")
+    return "", 204
+
+
+@twilio_bp.get("/media/<lang>/<path:name>")
+def media(lang: str, name: str):
+    """Audio that content files name, served so Twilio can fetch it."""
+    catalog = _runtime().content.get().catalog
+    language = catalog.languages.get(lang)
+    if language is None or language.folder is None:
+        abort(404)
+    return send_from_directory(Path(language.folder) / "audio", name)
+
+
+@twilio_bp.get("/healthz")
+def healthz():
+    runtime = _runtime()
+    body = {"content": None, "redis": False, "queues": {}}
+    ok = True
+    try:
+        content = runtime.content.get()
+        body["content"] = {"version": content.catalog.version, "topics": len(content.catalog.topic_ids),
+                           "languages": sorted(content.catalog.languages),
+                           "last_edit_refused": bool(runtime.content.last_error)}
+    except Exception:  # pragma: no cover
+        ok = False
+    try:
+        runtime.redis.ping()
+        body["redis"] = True
+        for name in (REPLIES, BROADCASTS):
+            queue = make_queue(name, runtime.redis)
+            body["queues"][name] = {"queued": queue.count, "failed": queue.failed_job_registry.count}
+    except redis.RedisError:
+        ok = False
+    body["status"] = "ok" if ok else "degraded"
+    if getattr(runtime, "degraded_count", 0):
+        body["degraded_answers"] = runtime.degraded_count
+    return jsonify(body), (200 if ok else 503)

@@ -1,0 +1,153 @@
+"""Shared fixtures: a real Redis (REDIS_URL, or an embedded server the suite starts), a Flask app
+wired to it, a Twilio-signing client, and the fake Twilio server."""
+from __future__ import annotations
+
+import base64
+import os
+import urllib.parse
+import uuid
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from twilio.request_validator import RequestValidator
+
+from bot.config import Config
+from bot.embedded import EmbeddedRedis
+from bot.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "content"
+TEST_KEY = base64.b64encode(b"k" * 32).decode()
+AUTH_TOKEN = "test-auth-token-0123456789"
+ACCOUNT_SID = "AC" + "0" * 32
+PUBLIC_URL = "https://bot.example.org"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """REDIS_URL when set (a database the suite may wipe), otherwise an embedded server."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    yield server.ensure()
+    server.stop()
+
+
+@pytest.fixture
+def redis(redis_url):
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def env(monkeypatch, redis_url, tmp_path):
+    """A clean environment for Config.from_env(): the jobs read it too."""
+    for name in list(os.environ):
+        if name.startswith(("TWILIO_", "DERECHOS_")) or name in (
+                "PUBLIC_URL", "DATA_KEY", "ADMIN_TOKEN", "CONTENT_DIR", "INSTANCE_DIR", "REDIS_PREFIX"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DATA_KEY", TEST_KEY)
+    monkeypatch.setenv("INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    values = {}
+
+    def set_(**kw):
+        for k, v in kw.items():
+            monkeypatch.setenv(k, v)
+            values[k] = v
+        return Config.from_env()
+
+    return set_
+
+
+@pytest.fixture
+def config(env):
+    return env()
+
+
+@pytest.fixture
+def runtime(config, redis):
+    return Runtime(config, connection=redis)
+
+
+@pytest.fixture
+def app(runtime):
+    from bot.web import create_app
+    return create_app({"TESTING": True, "RUNTIME": runtime})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Phone:
+    """Posts webhook requests signed exactly as Twilio signs them."""
+
+    def __init__(self, client, auth_token: str, base_url: str = "http://localhost"):
+        self.client = client
+        self.validator = RequestValidator(auth_token)
+        self.base_url = base_url
+
+    def post(self, path: str, form: dict, signature: str | None = "auto", headers: dict | None = None,
+             url: str | None = None):
+        signed_url = url or (self.base_url + path)
+        headers = dict(headers or {})
+        if signature == "auto":
+            signature = self.validator.compute_signature(signed_url, form)
+        if signature is not None:
+            headers["X-Twilio-Signature"] = signature
+        return self.client.post(path, data=urllib.parse.urlencode(form, doseq=True), headers=headers,
+                                content_type="application/x-www-form-urlencoded",
+                                base_url=_base(signed_url))
+
+    def text(self, body: str, sender: str = "+15550101", **extra):
+        sid = "SM" + uuid.uuid4().hex
+        form = {"MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": sender,
+                "To": "whatsapp:+15550000" if sender.startswith("whatsapp:") else "+15550000",
+                "Body": body, "NumMedia": "0"}
+        form.update(extra)
+        return self.post("/twilio/messages", form), sid
+
+
+def _base(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@pytest.fixture
+def phone(client):
+    """Dry-run configuration: the dev token signs, the request URL is what Twilio signed."""
+    from bot.web import dev_auth_token
+    return Phone(client, dev_auth_token(client.application.extensions["derechos"].config))
+
+
+@pytest.fixture
+def fake_twilio():
+    from tests.fake_twilio import FakeTwilio
+    with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def live_env(env, fake_twilio):
+    """Twilio credentials pointed at the fake server; returns the Config."""
+    return env(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_SMS_FROM="+15550000",
+               TWILIO_WHATSAPP_FROM="whatsapp:+15550001", TWILIO_API_URL=fake_twilio.url, PUBLIC_URL=PUBLIC_URL)
+
+
+def run_worker(connection, burst: bool = True):
+    """Run a real RQ worker in this process until the queues are empty."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+    from bot.jobs import BROADCASTS, REPLIES, make_queue
+    queues = [make_queue(REPLIES, connection), make_queue(BROADCASTS, connection)]
+    worker = SimpleWorker(queues, connection=connection, serializer=JSONSerializer)
+    worker.work(burst=burst, with_scheduler=False)
+    return worker

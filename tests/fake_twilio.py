@@ -1,0 +1,363 @@
+"""Local fake of Twilio's Messages REST API (2010-04-01) for tests and benchmarks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+API_VERSION = "2010-04-01"
+CREATE_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
+FETCH_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json$")
+
+# CreateMessageRequest properties in twilio_api_v2010.json; Twilio ignores any other names.
+CREATE_PARAMS = frozenset({
+    "To", "StatusCallback", "ApplicationSid", "MaxPrice", "ProvideFeedback", "Attempt",
+    "ValidityPeriod", "ForceDelivery", "ContentRetention", "AddressRetention", "SmartEncoded",
+    "PersistentAction", "TrafficType", "ShortenUrls", "ScheduleType", "SendAt", "SendAsMms",
+    "ContentVariables", "RiskCheck", "From", "FallbackFrom", "MessagingServiceSid", "Body",
+    "MediaUrl", "ContentSid",
+})
+E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+MAX_BODY = 1600
+
+# Twilio's wording for the codes tests usually inject, so callers can omit `message`.
+DEFAULT_MESSAGES = {
+    20003: "Authenticate",
+    20429: "Too Many Requests",
+    20500: "Internal Server Error",
+    21211: "The 'To' number is not a valid phone number.",
+    21610: "Attempt to send to unsubscribed recipient",
+    63016: "Failed to send freeform message because you are outside the allowed window. "
+           "If you are using WhatsApp, please use a Message Template.",
+}
+
+
+@dataclass
+class RecordedRequest:
+    """One Messages.json create as the fake received it."""
+
+    time: float
+    account_sid: str
+    form: dict[str, list[str]]
+    sid: str | None
+    status_code: int
+    error_code: int | None = None
+
+    def get(self, key: str) -> str | None:
+        """First value of a form field, or None."""
+        values = self.form.get(key)
+        return values[0] if values else None
+
+    @property
+    def unknown_params(self) -> list[str]:
+        """Form names Twilio's schema does not know (accepted and ignored)."""
+        return sorted(set(self.form) - CREATE_PARAMS)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    status: int
+    code: int
+    message: str | None
+
+
+class ApiError(Exception):
+    """An answer in Twilio's error JSON shape."""
+
+    def __init__(self, status: int, code: int, message: str | None = None):
+        super().__init__(message)
+        self.status, self.code = status, code
+        self.message = message or DEFAULT_MESSAGES.get(code) or HTTPStatus(status).phrase
+
+    def answer(self) -> tuple[int, dict]:
+        """HTTP status and Twilio's error JSON."""
+        return self.status, {"code": self.code, "message": self.message,
+                             "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
+                             "status": self.status}
+
+
+def _first(form: dict[str, list[str]], key: str) -> str:
+    return (form.get(key) or [""])[0]
+
+
+def validate(form: dict[str, list[str]]) -> None:
+    """Raise ApiError for a create form Twilio would reject before sending."""
+    to, from_ = _first(form, "To"), _first(form, "From")
+    body = _first(form, "Body")
+    if not to:
+        raise ApiError(400, 21604, "A 'To' phone number is required.")
+    if not from_ and not _first(form, "MessagingServiceSid"):
+        raise ApiError(400, 21603, "A 'From' phone number is required.")
+    if not body and not _first(form, "MediaUrl") and not _first(form, "ContentSid"):
+        raise ApiError(400, 21602, "Message body is required.")
+    if len(body) > MAX_BODY:
+        raise ApiError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    if not E164.match(to.removeprefix("whatsapp:")):
+        raise ApiError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if from_ and to.startswith("whatsapp:") != from_.startswith("whatsapp:"):
+        raise ApiError(400, 21910, "Invalid From and To pair. From and To should be of the same channel.")
+
+
+def message_resource(account_sid: str, sid: str, form: dict[str, list[str]]) -> dict:
+    """The api.v2010.account.message JSON Twilio answers a successful create with."""
+    now = formatdate(usegmt=True).replace("GMT", "+0000")
+    from_ = _first(form, "From") or None
+    service = _first(form, "MessagingServiceSid") or None
+    uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
+    return {
+        "account_sid": account_sid,
+        "api_version": API_VERSION,
+        "body": _first(form, "Body"),
+        "date_created": now,
+        "date_sent": None,  # not sent yet while queued
+        "date_updated": now,
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": from_,
+        "messaging_service_sid": service,
+        "num_media": str(len(form.get("MediaUrl", []))),
+        "num_segments": "1",
+        "price": None,
+        "price_unit": "USD",
+        "sid": sid,
+        # Twilio picks the sender later (status "accepted") when only a service is given.
+        "status": "accepted" if service and not from_ else "queued",
+        "subresource_uris": {"media": f"{uri}/Media.json"},
+        "to": _first(form, "To"),
+        "uri": f"{uri}.json",
+    }
+
+
+class FakeTwilio:
+    """Twilio REST API fake on 127.0.0.1: Messages create and fetch."""
+
+    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token",
+                 latency: float = 0.0):
+        self.account_sid, self.auth_token, self.latency = account_sid, auth_token, latency
+        self.url = ""
+        self._cond = threading.Condition()
+        self._requests: list[RecordedRequest] = []
+        self._attempts: list[RecordedRequest] = []
+        self._messages: dict[str, dict] = {}
+        self._next_failures: deque[_Failure] = deque()
+        self._failures_by_to: dict[str, _Failure] = {}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FakeTwilio:
+        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
+        self._server = _Server(self)
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        # A short poll interval keeps stop() fast.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="fake-twilio", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop open keep-alive connections."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Accepted (201) creates in arrival order (a snapshot)."""
+        with self._cond:
+            return list(self._requests)
+
+    @property
+    def attempts(self) -> list[RecordedRequest]:
+        """Every create attempt, accepted or not (a snapshot)."""
+        with self._cond:
+            return list(self._attempts)
+
+    def fail_next(self, status: int, code: int, message: str | None = None, times: int = 1) -> None:
+        """Answer the next `times` authenticated creates with this error, before validation."""
+        with self._cond:
+            self._next_failures.extend([_Failure(status, code, message)] * times)
+
+    def fail_for(self, to: str, status: int, code: int, message: str | None = None) -> None:
+        """Answer every valid create to exactly this To with this error (63016 only without ContentSid)."""
+        with self._cond:
+            self._failures_by_to[to] = _Failure(status, code, message)
+
+    def clear(self) -> None:
+        """Forget recorded requests, messages and scripted failures."""
+        with self._cond:
+            self._requests.clear()
+            self._attempts.clear()
+            self._messages.clear()
+            self._next_failures.clear()
+            self._failures_by_to.clear()
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> list[RecordedRequest]:
+        """Block until at least n creates were accepted; AssertionError otherwise."""
+        with self._cond:
+            if self._cond.wait_for(lambda: len(self._requests) >= n, timeout):
+                return list(self._requests)
+            accepted = len(self._requests)
+            attempts = [(r.get("To"), r.status_code, r.error_code) for r in self._attempts]
+        raise AssertionError(f"expected {n} accepted messages within {timeout}s, got {accepted}; "
+                             f"attempts (To, status, code): {attempts}")
+
+    # -- request handling, called from server threads --
+
+    def _authorized(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return (user == self.account_sid or user.startswith("SK")) and password == self.auth_token
+
+    def _create(self, account_sid: str, auth: str | None, form: dict[str, list[str]]) -> tuple[int, dict]:
+        arrived = time.monotonic()
+        sid, error = None, None
+        try:
+            self._check_access(account_sid, auth)
+            with self._cond:
+                failure = self._next_failures.popleft() if self._next_failures else None
+            if failure:
+                raise ApiError(failure.status, failure.code, failure.message)
+            validate(form)
+            self._check_recipient(form)
+            sid = "SM" + secrets.token_hex(16)
+            status, payload = 201, message_resource(account_sid, sid, form)
+        except ApiError as e:
+            error, (status, payload) = e.code, e.answer()
+        record = RecordedRequest(arrived, account_sid, form, sid, status, error)
+        with self._cond:
+            self._attempts.append(record)
+            if sid:
+                self._messages[sid] = payload
+                self._requests.append(record)
+                self._cond.notify_all()
+        return status, payload
+
+    def _fetch(self, account_sid: str, sid: str, auth: str | None) -> tuple[int, dict]:
+        try:
+            self._check_access(account_sid, auth)
+            with self._cond:
+                message = self._messages.get(sid)
+            if message is None:
+                raise _not_found(f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json")
+            return 200, message
+        except ApiError as e:
+            return e.answer()
+
+    def _check_access(self, account_sid: str, auth: str | None) -> None:
+        if not self._authorized(auth):
+            raise ApiError(401, 20003, "Authenticate")
+        if account_sid != self.account_sid:
+            raise _not_found(f"/{API_VERSION}/Accounts/{account_sid}/Messages.json")
+
+    def _check_recipient(self, form: dict[str, list[str]]) -> None:
+        with self._cond:
+            failure = self._failures_by_to.get(_first(form, "To"))
+        # 63016 is the WhatsApp 24 h session window, which an approved template (ContentSid) bypasses.
+        if failure and not (failure.code == 63016 and _first(form, "ContentSid")):
+            raise ApiError(failure.status, failure.code, failure.message)
+
+
+def _not_found(path: str) -> ApiError:
+    return ApiError(404, 20404, f"The requested resource {path} was not found")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the twilio client's requests.Session expects
+    disable_nagle_algorithm = True  # headers and body go out in two writes; avoid a 40 ms delayed-ACK stall
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, False)
+        super().finish()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        fake = self.server.fake
+        match = CREATE_PATH.match(urlsplit(self.path).path)
+        if not match:
+            return self._send(*_not_found(urlsplit(self.path).path).answer())
+        # Like Twilio, only a form body carries parameters; anything else reads as an empty form.
+        is_form = self.headers.get_content_type() == "application/x-www-form-urlencoded"
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True) if is_form else {}
+        status, payload = fake._create(match[1], self.headers.get("Authorization"), form)
+        if fake.latency:
+            time.sleep(fake.latency)  # only this connection's thread waits
+        self._send(status, payload)
+
+    def do_GET(self) -> None:
+        match = FETCH_PATH.match(urlsplit(self.path).path)
+        if not match:
+            return self._send(*_not_found(urlsplit(self.path).path).answer())
+        self._send(*self.server.fake._fetch(match[1], match[2], self.headers.get("Authorization")))
+
+    def _send(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+        if status == 429:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args) -> None:
+        pass  # keep test output clean
+
+
+class _Server(ThreadingHTTPServer):
+    def __init__(self, fake: FakeTwilio):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+
+    def track(self, conn: socket.socket, open_: bool) -> None:
+        with self._lock:
+            (self._connections.add if open_ else self._connections.discard)(conn)
+
+    def close_connections(self) -> None:
+        # Otherwise a pooled keep-alive connection would still be answered after stop().
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # clients hanging up are not bugs
+            super().handle_error(request, client_address)

@@ -1,0 +1,176 @@
+"""The inbound webhook: signatures, parsing, state, queueing, idempotency."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from bot.jobs import REPLIES, make_queue
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Phone
+
+
+def twiml_messages(response) -> list[str]:
+    root = ET.fromstring(response.data)
+    assert root.tag == "Response"
+    return [m.text or "" for m in root.findall("Message")]
+
+
+def queued_payloads(redis) -> list[dict]:
+    queue = make_queue(REPLIES, redis)
+    return [job.args[0] for job in queue.get_jobs()]
+
+
+def test_signed_message_is_answered_through_the_queue(phone, redis):
+    response, _ = phone.text("hola")
+    assert response.status_code == 200
+    assert response.mimetype == "application/xml"
+    assert twiml_messages(response) == []          # empty <Response/>: the reply goes through the queue
+    payloads = queued_payloads(redis)
+    assert len(payloads) == 1
+    assert "1 " in payloads[0]["reply"]["body"]    # the numbered menu
+    assert payloads[0]["channel"] == "sms"
+
+
+def test_job_arguments_carry_no_phone_number(phone, redis):
+    phone.text("asilo", sender="+15557654321")
+    raw = json.dumps(queued_payloads(redis))
+    assert "5557654321" not in raw
+    for key in redis.keys("*"):
+        value = redis.dump(key) or b""
+        assert b"5557654321" not in key and b"5557654321" not in value
+
+
+def test_whatsapp_sender_is_parsed_as_whatsapp(phone, redis):
+    response, _ = phone.text("menu", sender="whatsapp:+5215512345678", ProfileName="Ana")
+    assert response.status_code == 200
+    assert queued_payloads(redis)[0]["channel"] == "whatsapp"
+
+
+def test_missing_signature_is_403(phone):
+    form = {"MessageSid": "SM" + "1" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    response = phone.post("/twilio/messages", form, signature=None)
+    assert response.status_code == 403
+    assert b"Traceback" not in response.data
+
+
+def test_wrong_signature_is_403(phone):
+    form = {"MessageSid": "SM" + "1" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    assert phone.post("/twilio/messages", form, signature="bm90IGEgc2lnbmF0dXJl").status_code == 403
+
+
+def test_tampered_body_is_403(client, phone):
+    form = {"MessageSid": "SM" + "1" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    signature = phone.validator.compute_signature("http://localhost/twilio/messages", form)
+    tampered = dict(form, Body="STOP")
+    assert phone.post("/twilio/messages", tampered, signature=signature).status_code == 403
+
+
+def test_signature_for_another_url_is_403(phone):
+    form = {"MessageSid": "SM" + "1" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    signature = phone.validator.compute_signature("http://localhost/twilio/status", form)
+    assert phone.post("/twilio/messages", form, signature=signature).status_code == 403
+
+
+def test_request_through_tls_terminating_proxy_validates(phone, redis):
+    """Twilio signed https://bot.example.org/...; the app sees http behind the proxy."""
+    form = {"MessageSid": "SM" + "2" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    signature = phone.validator.compute_signature("https://bot.example.org/twilio/messages", form)
+    response = phone.post("/twilio/messages", form, signature=signature, url="http://internal:8000/twilio/messages",
+                          headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bot.example.org"})
+    assert response.status_code == 200
+    # Without the forwarded headers the same signature does not match the URL the app sees.
+    form["MessageSid"] = "SM" + "3" * 32
+    signature = phone.validator.compute_signature("https://bot.example.org/twilio/messages", form)
+    response = phone.post("/twilio/messages", form, signature=signature, url="http://internal:8000/twilio/messages")
+    assert response.status_code == 403
+
+
+def test_public_url_is_what_signatures_are_checked_against(env, redis):
+    from bot.runtime import Runtime
+    from bot.web import create_app
+    config = env(TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_SMS_FROM="+15550000",
+                 PUBLIC_URL=PUBLIC_URL)
+    app = create_app({"TESTING": True, "RUNTIME": Runtime(config, connection=redis)})
+    phone = Phone(app.test_client(), AUTH_TOKEN)
+    form = {"MessageSid": "SM" + "4" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    good = phone.validator.compute_signature(PUBLIC_URL + "/twilio/messages", form)
+    assert phone.post("/twilio/messages", form, signature=good, url="http://10.0.0.5/twilio/messages").status_code == 200
+    # Signed with the dev token: refused once a real auth token is configured.
+    dev = Phone(app.test_client(), "derechos-dev-token", base_url=PUBLIC_URL)
+    assert dev.post("/twilio/messages", dict(form, MessageSid="SM" + "5" * 32)).status_code == 403
+
+
+def test_debug_mode_does_not_skip_the_signature(runtime):
+    from bot.web import create_app
+    app = create_app({"TESTING": True, "DEBUG": True, "RUNTIME": runtime})
+    response = app.test_client().post("/twilio/messages", data={"From": "+15550101", "Body": "hola",
+                                                                 "MessageSid": "SM" + "6" * 32})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("missing", ["From", "MessageSid"])
+def test_missing_required_fields_is_400(phone, missing):
+    form = {"MessageSid": "SM" + "7" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    del form[missing]
+    response = phone.post("/twilio/messages", form)
+    assert response.status_code == 400
+    assert missing.encode() in response.data
+    assert b"Traceback" not in response.data
+
+
+def test_malformed_sender_is_400(phone):
+    form = {"MessageSid": "SM" + "8" * 32, "From": "not-a-number", "To": "+15550000", "Body": "hola"}
+    assert phone.post("/twilio/messages", form).status_code == 400
+
+
+def test_wrong_content_type_is_415(client):
+    response = client.post("/twilio/messages", data=b'{"Body": "hola"}', content_type="application/json")
+    assert response.status_code == 415
+
+
+def test_same_message_sid_twice_gets_one_answer(phone, redis):
+    form = {"MessageSid": "SM" + "9" * 32, "From": "+15550101", "To": "+15550000", "Body": "asilo"}
+    assert phone.post("/twilio/messages", form).status_code == 200
+    assert phone.post("/twilio/messages", form).status_code == 200
+    assert len(queued_payloads(redis)) == 1
+
+
+def test_state_remembers_the_last_menu_and_language(phone, redis, runtime):
+    phone.text("hi", sender="+15550102")
+    phone.text("3", sender="+15550102")
+    state = runtime.store.load_state(runtime.store.ref("+15550102"))
+    assert state.lang == "en"
+    assert state.topic == runtime.content.get().catalog.topic_ids[2]
+    ttl = redis.ttl(runtime.store.key("state", runtime.store.ref("+15550102")))
+    assert 0 < ttl <= 30 * 86400
+
+
+def test_healthz_reports_redis_content_and_queues(client, phone):
+    phone.text("hola")
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["redis"] is True and body["status"] == "ok"
+    assert body["content"]["topics"] == 15
+    assert body["queues"]["replies"]["queued"] == 1
+
+
+def test_status_callback_is_signed_and_never_moves_backwards(phone, runtime):
+    sid = "SM" + "a" * 32
+    post = lambda status, **kw: phone.post("/twilio/status", dict(MessageSid=sid, MessageStatus=status, **kw))  # noqa
+    assert post("sent").status_code == 204
+    assert post("delivered").status_code == 204
+    assert post("sent").status_code == 204          # late callback
+    assert post("queued").status_code == 204
+    assert runtime.store.status(sid)["status"] == "delivered"
+    assert post("read").status_code == 204
+    assert runtime.store.status(sid)["status"] == "read"
+    assert phone.post("/twilio/status", {"MessageSid": sid, "MessageStatus": "failed"}, signature=None).status_code == 403
+
+
+def test_failed_status_keeps_error_code(phone, runtime):
+    sid = "SM" + "b" * 32
+    phone.post("/twilio/status", {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"})
+    assert runtime.store.status(sid)["status"] == "undelivered"
+    assert runtime.store.status(sid)["error_code"] == "30003"

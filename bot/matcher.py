@@ -18,11 +18,14 @@ from .text import normalize, tokens
 
 # Carrier commands first, then the person's own requests, then navigation; topics last.
 COMMAND_PRIORITY = ("stop", "help", "start", "delete", "human", "interpreter", "more", "menu")
-# Words that may surround a command without changing it ("stop please", "baja por favor").
-POLITE = frozenset("por favor porfavor please gracias thanks thank you ok okay ya pues".split())
+# Words that may surround a command without changing it ("stop please", "baja por favor",
+# "necesito ayuda", "can you help me"). A command is still only the whole message.
+POLITE = frozenset("""por favor porfavor please pls plz gracias thanks thank you ok okay ya pues quiero quisiera
+    necesito puedo pueden me mi mis i want would like need to can a un una el la los las de del al my the now
+    ahora oye hey yo just""".split())
 # Words that may surround a language name ("en español", "I speak Mam", "idioma mixteco").
 LANGUAGE_FRAME = frozenset(
-    "en in hablo speak i idioma language lengua quiero want habla mi my is es el la de del a to "
+    "en in hablo hablas hablan speak speaks i idioma language lengua quiero want habla mi my is es el la de del a to "
     "change cambiar switch prefiero prefer puedes can you".split()) | POLITE
 NUMBER_FRAME = frozenset("el la opcion option numero number num no nr tema topic la del de".split()) | POLITE
 # Function words: they tell the language, and weigh nothing as keywords.
@@ -131,6 +134,8 @@ class Index:
     """Everything matching needs, precomputed from one catalog."""
 
     commands: dict[str, tuple[str, str]] = field(default_factory=dict)      # normalized text -> (command, lang)
+    command_words: set[str] = field(default_factory=set)                   # every word of a command phrase
+    greetings: set[str] = field(default_factory=set)                        # words of the menu commands
     start_words: dict[str, str] = field(default_factory=dict)               # one-word start commands -> lang
     languages: dict[str, str] = field(default_factory=dict)                 # normalized name -> language id
     words: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
@@ -171,10 +176,16 @@ class Matcher:
         for lang, commands in catalog.commands.items():
             for command, words in commands.items():
                 for word in words:
-                    key = " ".join(tokens(word))
-                    # The first language to claim a word keeps it; STOP wins over anything.
-                    if key not in index.commands or command == "stop":
-                        index.commands[key] = (command, lang)
+                    parts = tokens(word)
+                    index.command_words.update(parts)
+                    if command == "menu":
+                        index.greetings.update(p for p in parts if p not in POLITE
+                                               and p not in STOPWORDS["es"] and p not in STOPWORDS["en"])
+                    stripped = [p for p in parts if p not in POLITE] or parts
+                    for key in {" ".join(parts), " ".join(stripped)}:
+                        # The first language to claim a word keeps it; STOP wins over anything.
+                        if key not in index.commands or command == "stop":
+                            index.commands[key] = (command, lang)
                     if command == "start" and " " not in key:
                         index.start_words.setdefault(key, lang)
         for lang_id, language in catalog.languages.items():
@@ -182,22 +193,23 @@ class Matcher:
                 key = " ".join(tokens(word))
                 if key:
                     index.languages.setdefault(key, lang_id)
-        # Document frequency over each topic's keywords, phrases, title and text: common words weigh less.
+        # Document frequency over each topic's keywords, phrases, title and text in every language
+        # (one document per topic): a word found in many topics weighs less, whichever file lists it.
+        documents: dict[str, set[str]] = defaultdict(set)
         for lang, by_id in catalog.topics.items():
             stem_lang = lang if lang in self._stemmers else "es"
-            documents = {}
             for tid, topic in by_id.items():
-                words = set()
                 for text in (topic.title, *topic.keywords, *topic.phrases, *topic.pages):
-                    words.update(self.stem(w, stem_lang) for w in tokens(text))
-                documents[tid] = words
-            n = max(len(documents), 1)
-            index.topic_count = max(index.topic_count, n)
-            df: dict[str, int] = defaultdict(int)
-            for words in documents.values():
-                for w in words:
-                    df[w] += 1
-            idf = lambda s: 1.0 + math.log(n / max(df.get(s, 1), 1))  # noqa: E731
+                    documents[tid].update(self.stem(w, stem_lang) for w in tokens(text))
+        n = max(len(documents), 1)
+        index.topic_count = n
+        df: dict[str, int] = defaultdict(int)
+        for words in documents.values():
+            for w in words:
+                df[w] += 1
+        idf = lambda s: 1.0 + math.log(n / max(df.get(s, 1), 1))  # noqa: E731
+        for lang, by_id in catalog.topics.items():
+            stem_lang = lang if lang in self._stemmers else "es"
             for tid, topic in by_id.items():
                 for keyword in topic.keywords:
                     parts = tokens(keyword)
@@ -296,15 +308,10 @@ class Matcher:
         lang = self.detect_language(words)
         if not words:
             return Match("unknown", lang)
-        key = " ".join(words)
+        command = self._command(words, lang)
+        if command is not None:
+            return command
         polite_stripped = [w for w in words if w not in POLITE] or words
-        for candidate in (key, " ".join(polite_stripped)):
-            found = self.index.commands.get(candidate)
-            if found:
-                command, command_lang = found
-                intent = "human" if command == "interpreter" else command
-                return Match(intent, lang or (command_lang if command_lang in ("es", "en") else None), 1.0,
-                             matched=candidate, tag="interpreter" if command == "interpreter" else None)
         # START with a tag: "ALERTAS CHICAGO", "alta houston tx".
         if polite_stripped[0] in self.index.start_words and 1 < len(polite_stripped) <= 4:
             return Match("start", lang, 1.0, matched=polite_stripped[0], tag=" ".join(polite_stripped[1:]))
@@ -320,6 +327,42 @@ class Matcher:
                 return Match(options[number - 1], lang, 1.0, number=number, matched=numbered[0])
             return Match("unknown", lang, 0.0, number=number, matched=numbered[0])
         return self._match_topic(words, lang)
+
+    def _command(self, words: list[str], lang: str | None) -> Match | None:
+        """A command is the whole message, give or take polite words and a typo in a long word."""
+        if len(words) > 8:
+            return None
+        index = self.index
+        candidates = [words]
+        fixed = [self._command_word(w) for w in words]
+        if fixed != words:
+            candidates.append(fixed)
+        for option in candidates:
+            stripped = [w for w in option if w not in POLITE] or option
+            for key in (" ".join(option), " ".join(stripped)):
+                found = index.commands.get(key)
+                if found:
+                    command, command_lang = found
+                    intent = "human" if command == "interpreter" else command
+                    return Match(intent, lang or (command_lang if command_lang in ("es", "en") else None), 1.0,
+                                 matched=key, tag="interpreter" if command == "interpreter" else None)
+            if len(stripped) <= 4 and all(w in index.greetings for w in stripped):
+                return Match("menu", lang, 1.0, matched=" ".join(stripped))
+        return None
+
+    def _command_word(self, word: str) -> str:
+        """A long word one or two typos away from a command word ("unsuscribe"); short words never."""
+        if len(word) < 7 or word in self.index.command_words or word in POLITE:
+            return word
+        budget = 1 if len(word) < 10 else 2
+        best = None
+        for candidate in self.index.command_words | POLITE:
+            if abs(len(candidate) - len(word)) > budget or len(candidate) < 7:
+                continue
+            d = Levenshtein.distance(word, candidate, score_cutoff=budget)
+            if d <= budget and (best is None or d < best[0]):
+                best = (d, candidate)
+        return best[1] if best else word
 
     def _match_topic(self, words: list[str], lang: str | None) -> Match:
         index = self.index

@@ -322,11 +322,17 @@ class DevStack:
             [python, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf", "--bind", f"{self.host}:{self.port}",
              "--workers", "1", "--threads", "4", "bot.web:create_app()"], env=env))
         self.children.append(subprocess.Popen([python, "-m", "bot.cli", "worker"], env=env))
-        deadline = time.monotonic() + timeout
+        try:
+            self._wait_healthy(timeout)
+        except BaseException:   # Ctrl-C during start-up too: leave nothing running
+            self.stop()
+            raise
+
+    def _wait_healthy(self, timeout: float) -> None:
         import urllib.request
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
-                self.stop()
                 raise click.ClickException("the web or worker process stopped during start-up (see above)")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
@@ -334,7 +340,6 @@ class DevStack:
                         return
             except OSError:
                 time.sleep(0.1)
-        self.stop()
         raise click.ClickException(f"the web server did not answer on {self.url} within {timeout:.0f} s")
 
     def running(self) -> bool:

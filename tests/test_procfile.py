@@ -1,0 +1,43 @@
+"""Deployment drift: every Procfile target exists and imports."""
+from __future__ import annotations
+
+import importlib
+import shlex
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def procfile() -> dict[str, list[str]]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = shlex.split(command)
+    return entries
+
+
+def test_procfile_has_web_and_worker():
+    assert set(procfile()) == {"web", "worker"}
+
+
+def test_web_target_imports_and_is_an_app_factory():
+    argv = procfile()["web"]
+    assert argv[0] == "gunicorn"
+    config = argv[argv.index("--config") + 1].removeprefix("python:")
+    importlib.import_module(config)
+    module, call = argv[-1].split(":")
+    factory = getattr(importlib.import_module(module), call.removesuffix("()"))
+    assert callable(factory)
+    assert shutil.which("gunicorn") or importlib.util.find_spec("gunicorn")
+
+
+def test_worker_target_is_the_console_script():
+    from click.testing import CliRunner
+    from bot.cli import main
+    argv = procfile()["worker"]
+    assert argv[0] == "derechos"
+    assert argv[1] in main.commands
+    result = CliRunner().invoke(main, [argv[1], "--help"])
+    assert result.exit_code == 0 and "replies" in result.output

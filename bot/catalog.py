@@ -270,46 +270,42 @@ def _read_topic(reader: _Reader, path: Path, lang: str) -> Topic | None:
     if not isinstance(data, dict):
         reader.error(path, 2, "the fields at the top must be 'name: value' lines")
         return None
-    ok = True
+    # Field problems are reported and reading goes on, so every problem shows in one pass;
+    # any error still stops the catalog from loading.
     for key in data:
         if key not in TOPIC_FIELDS:
             reader.error(path, where.get(str(key), 2), f"unknown field '{key}' (known: {', '.join(sorted(TOPIC_FIELDS))})")
-            ok = False
     base = lang in BASE_LANGS
     for key in REQUIRED_TOPIC_FIELDS if base else ("status",):
         if data.get(key) in (None, "", []):
             if key == "keywords" and "phrases" in data:
                 continue
             reader.error(path, 2, f"missing required field '{key}'")
-            ok = False
     topic_id = path.stem
     if data.get("id") not in (None, topic_id):
         reader.error(path, where.get("id", 2), f"id '{data['id']}' differs from the file name '{topic_id}'")
-        ok = False
     status = data.get("status", "reviewed")
     if status not in STATUSES:
         reader.error(path, where.get("status", 2), f"status must be 'reviewed' or 'draft', not '{status}'")
-        ok = False
     menu = data.get("menu", 0)
     if not isinstance(menu, int) or isinstance(menu, bool) or menu < (1 if base else 0):
         reader.error(path, where.get("menu", 2), f"menu must be a whole number from 1, not {menu!r}")
-        ok = False
+        menu = 0
     label = data.get("label") or ""
     if not isinstance(label, str) or len(label) > LABEL_MAX:
         reader.error(path, where.get("label", 2), f"label must be text of at most {LABEL_MAX} characters")
-        ok = False
+        label = str(label)[:LABEL_MAX]
     lists = {}
     for key in ("keywords", "phrases", "related", "sources"):
         value = _strings(data.get(key))
         if value is None:
             reader.error(path, where.get(key, 2), f"'{key}' must be a list of texts")
-            ok = False
             value = ()
         lists[key] = tuple(v.strip() for v in value if v.strip())
     audio = data.get("audio")
     if audio is not None and not isinstance(audio, str):
         reader.error(path, where.get("audio", 2), "audio must be a file name under audio/ or an https URL")
-        ok = False
+        audio = None
     body_lines = lines[end + 1:]
     pages, page_lines, current, start = [], [], [], end + 2
     for number, line in enumerate(body_lines, start=end + 2):
@@ -324,13 +320,9 @@ def _read_topic(reader: _Reader, path: Path, lang: str) -> Topic | None:
     for text_, line_no in zip(pages, page_lines):
         if not text_ and len(pages) > 1:
             reader.error(path, line_no, "empty page between two '---' lines")
-            ok = False
     pages = [p for p in pages if p]
     if base and not pages:
         reader.error(path, end + 2, "no text: write the first reply under the second '---'")
-        ok = False
-    if not ok:
-        return None
     topic = Topic(
         id=topic_id, lang=lang, title=str(data.get("title") or ""), label=label, menu=menu, status=status,
         keywords=lists["keywords"], phrases=lists["phrases"], related=lists["related"],
@@ -513,6 +505,7 @@ def _load(root: Path, overrides: dict[str, str]) -> tuple[Catalog, list[Problem]
     system: dict[str, dict[str, str]] = {}
     commands: dict[str, dict[str, tuple[str, ...]]] = {}
     system_where: dict[str, tuple[Path, dict]] = {}
+    present: dict[str, set[str]] = {}     # topic files on disk, readable or not
     folders = [(lang, root / lang, False) for lang in BASE_LANGS]
     indigenous_root = root / "indigenous"
     if indigenous_root.is_dir():
@@ -544,6 +537,7 @@ def _load(root: Path, overrides: dict[str, str]) -> tuple[Catalog, list[Problem]
         for path in sorted(folder.glob("*.md")):
             if path.name.upper() == "README.MD":
                 continue
+            present.setdefault(lang, set()).add(path.stem)
             topic = _read_topic(reader, path, lang)
             if topic is None:
                 continue
@@ -555,19 +549,19 @@ def _load(root: Path, overrides: dict[str, str]) -> tuple[Catalog, list[Problem]
     catalog = Catalog(root=root, languages=languages, topics=topics, system=system, commands=commands,
                       settings=settings)
     if all(lang in topics for lang in BASE_LANGS):
-        _check_tree(reader, catalog, drafts, system_where)
+        _check_tree(reader, catalog, present, system_where)
     if not reader.problems or all(p.severity != "error" for p in reader.problems):
         _fill_settings(catalog)
         catalog.version = _version(root)
     return catalog, reader.problems
 
 
-def _check_tree(reader: _Reader, catalog: Catalog, drafts, system_where) -> None:
+def _check_tree(reader: _Reader, catalog: Catalog, present, system_where) -> None:
     settings = catalog.settings
     es, en = catalog.topics["es"], catalog.topics["en"]
     for lang, other in (("es", "en"), ("en", "es")):
         for tid, topic in catalog.topics[lang].items():
-            if tid not in catalog.topics[other] and tid not in drafts.get(other, {}):
+            if tid not in present.get(other, set()):
                 reader.error(topic.path, 1, f"topic '{tid}' exists in {lang} but not in {other}")
     menus: dict[int, str] = {}
     for tid, topic in es.items():
@@ -578,7 +572,7 @@ def _check_tree(reader: _Reader, catalog: Catalog, drafts, system_where) -> None
         if tid in en and en[tid].menu != topic.menu:
             reader.error(en[tid].path, en[tid]._lines["where"].get("menu", 2),
                          f"menu number {en[tid].menu} differs from Spanish ({topic.menu})")
-    ids = set(es) | set(en)
+    ids = set().union(*present.values()) if present else set()
     for lang, by_id in catalog.topics.items():
         claimed: dict[str, str] = {}
         for tid, topic in sorted(by_id.items()):

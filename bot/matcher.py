@@ -287,16 +287,16 @@ class Matcher:
         """es, en, or None when the words do not tell (numbers, names). Spanglish counts as Spanish."""
         es = en = 0
         for w in words:
-            if w in STOPWORDS["es"]:
-                es += 1
-            if w in STOPWORDS["en"]:
-                en += 1
+            in_es, in_en = w in STOPWORDS["es"], w in STOPWORDS["en"]
+            if in_es != in_en:          # "a", "no", "me" are both: they tell nothing
+                es += in_es
+                en += in_en
             only = self.index.lang_words.get(w)
             if only == "es":
                 es += 1
             elif only == "en":
                 en += 1
-        if es and (es >= en or en - es <= 1):
+        if es and (es >= en or es >= 2):
             return "es"
         if en:
             return "en"

@@ -1,0 +1,159 @@
+"""The conversation rules, pure: no server. Every base language gets every test."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.catalog import load_catalog
+from bot.conversation import State, handle
+from bot.matcher import Matcher
+from bot.messages import InboundMessage
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = {  # what a person of each language would type
+    "es": {"hi": "hola", "help": "ayuda", "stop": "baja", "start": "alta", "more": "mas", "delete": "borrar mis datos",
+           "human": "hablar con alguien", "topic": "mi patron no me paga", "topic_id": "labor"},
+    "en": {"hi": "hi", "help": "help", "stop": "stop", "start": "start", "more": "more", "delete": "delete my data",
+           "human": "talk to a person", "topic": "my boss won't pay me", "topic_id": "labor"},
+}
+
+
+@pytest.fixture(scope="module")
+def content():
+    catalog = load_catalog(ROOT / "content")
+    return catalog, Matcher(catalog)
+
+
+class Person:
+    def __init__(self, content, channel="sms", state=None):
+        self.catalog, self.matcher = content
+        self.state = state or State()
+        self.channel = channel
+        self.n = 0
+
+    def says(self, body: str):
+        self.n += 1
+        inbound = InboundMessage(channel=self.channel, sender="+15550101", body=body, message_sid=f"SM{self.n}")
+        outcome = handle(inbound, self.state, self.catalog, self.matcher)
+        self.state = outcome.state
+        return outcome
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_greeting_gets_the_numbered_menu_in_that_language(content, lang):
+    person = Person(content)
+    outcome = person.says(WORDS[lang]["hi"])
+    [reply] = outcome.replies
+    assert reply.body == content[0].menu(lang)[0]
+    assert person.state.lang == lang and len(person.state.menu) == 15
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_a_number_picks_from_the_last_menu(content, lang):
+    catalog = content[0]
+    person = Person(content)
+    person.says(WORDS[lang]["hi"])
+    outcome = person.says("3")
+    topic_id = catalog.topic_ids[2]
+    assert outcome.match.intent == topic_id
+    assert outcome.replies[0].body.startswith(catalog.answer(topic_id, lang).topic.pages[0])
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_more_pages_then_the_end(content, lang):
+    catalog = content[0]
+    person = Person(content)
+    first = person.says(WORDS[lang]["topic"])
+    topic = catalog.answer(WORDS[lang]["topic_id"], lang).topic
+    assert first.match.intent == topic.id
+    assert catalog.text("more_hint", lang) in first.replies[0].body
+    for page in topic.pages[1:]:
+        assert person.says(WORDS[lang]["more"]).replies[0].body.startswith(page)
+    assert person.says(WORDS[lang]["more"]).replies[0].body == catalog.text("more_end", lang)
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_help_names_the_program_and_how_to_stop(content, lang):
+    [reply] = Person(content).says(WORDS[lang]["help"]).replies
+    assert "STOP" in reply.body and content[0].settings["org_name"] in reply.body
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_stop_confirms_once_then_silence_until_start(content, lang):
+    person = Person(content)
+    outcome = person.says(WORDS[lang]["stop"])
+    assert [e.kind for e in outcome.events] == ["opt_out"] and len(outcome.replies) == 1
+    assert person.state.opted_out
+    assert person.says(WORDS[lang]["stop"]).replies == ()
+    assert person.says(WORDS[lang]["topic"]).replies == ()
+    assert person.says(WORDS[lang]["hi"]).replies == ()
+    outcome = person.says(WORDS[lang]["start"])
+    assert [e.kind for e in outcome.events] == ["opt_in"] and not person.state.opted_out
+    assert person.says(WORDS[lang]["topic"]).replies
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_delete_my_data(content, lang):
+    person = Person(content)
+    person.says(WORDS[lang]["topic"])
+    outcome = person.says(WORDS[lang]["delete"])
+    assert [e.kind for e in outcome.events] == ["delete"]
+    assert outcome.state.topic is None and outcome.replies[0].body == content[0].text("deleted", lang)
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_talk_to_a_person(content, lang):
+    outcome = Person(content).says(WORDS[lang]["human"])
+    assert [e.kind for e in outcome.events] == ["handoff"]
+    assert outcome.replies[0].body == content[0].text("handoff", lang)
+
+
+def test_language_switch_sticks_whatever_they_write_in(content):
+    person = Person(content)
+    person.says("hola")
+    outcome = person.says("english")
+    assert person.state.lang == "en" and person.state.lang_chosen
+    assert outcome.replies[0].body == content[0].text("language_changed", "en")
+    assert person.says("asilo").replies[0].body.startswith(content[0].topics["en"]["asylum"].pages[0])
+
+
+def test_an_indigenous_language_falls_back_to_spanish_with_a_notice(content):
+    catalog = content[0]
+    person = Person(content)
+    outcome = person.says("qyool mam")
+    assert person.state.lang == "mam"
+    assert "Mam" in outcome.replies[0].body
+    reply = person.says("1").replies[0]
+    assert reply.body.startswith(catalog.text("fallback_notice", "mam", language="Mam"))
+    assert catalog.topics["es"][catalog.topic_ids[0]].pages[0] in reply.body
+    # Asking for a person in an Indigenous language asks for an interpreter.
+    outcome = person.says("hablar con alguien")
+    assert [e.kind for e in outcome.events] == ["interpreter"] and "Mam" in outcome.replies[0].body
+
+
+def test_the_menu_works_by_number_alone_in_every_language(content):
+    catalog = content[0]
+    for lang in catalog.languages:
+        person = Person(content, state=State(lang=lang, lang_chosen=True))
+        assert person.says("menu").replies
+        assert person.says("2").match.intent == catalog.topic_ids[1]
+
+
+def test_not_understood_offers_the_menu(content):
+    [reply] = Person(content).says("asdfgh qwerty").replies
+    assert "MENU" in reply.body.upper()
+
+
+def test_spanglish_gets_spanish(content):
+    person = Person(content)
+    person.says("el boss no me quiere pagar el overtime")
+    assert person.state.lang == "es"
+
+
+def test_reply_language_is_remembered(content):
+    person = Person(content)
+    person.says("my boss won't pay me")
+    assert person.state.lang == "en"
+    outcome = person.says("3")
+    assert outcome.replies[0].body.startswith(content[0].answer(content[0].topic_ids[2], "en").topic.pages[0])

@@ -244,7 +244,8 @@ def _strings(value) -> tuple[str, ...] | None:
         return ()
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+    # YAML reads an unquoted yes/no/on/off as true/false: refuse rather than store "True".
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
         return tuple(str(v) for v in value)
     return None
 

@@ -144,6 +144,8 @@ class Index:
     deletes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     phrases: dict[tuple[str, str], list[_Phrase]] = field(default_factory=lambda: defaultdict(list))
     lang_words: dict[str, str] = field(default_factory=dict)                # keyword -> the only language it is in
+    known: set[str] = field(default_factory=set)                            # every word the content uses
+    titles: dict[str, str] = field(default_factory=dict)                    # normalized title or label -> topic
     topic_count: int = 0
 
 
@@ -157,6 +159,8 @@ class Matcher:
         self._stem_cache: dict[tuple[str, str], str] = {}
         self._fuzzy_cache: dict[str, tuple[str, int] | None] = {}
         self.index = self._build(catalog)
+        self._command_cache: dict[str, str] = {}
+        self._long_command_words = sorted(w for w in self.index.command_words | POLITE if len(w) >= 7)
 
     # --- building ------------------------------------------------------------------------------
 
@@ -200,7 +204,13 @@ class Matcher:
             stem_lang = lang if lang in self._stemmers else "es"
             for tid, topic in by_id.items():
                 for text in (topic.title, *topic.keywords, *topic.phrases, *topic.pages):
-                    documents[tid].update(self.stem(w, stem_lang) for w in tokens(text))
+                    words = tokens(text)
+                    index.known.update(words)
+                    documents[tid].update(self.stem(w, stem_lang) for w in words)
+                for text in (topic.title, topic.label):
+                    key = " ".join(tokens(text))
+                    if key:
+                        index.titles.setdefault(key, tid)
         n = max(len(documents), 1)
         index.topic_count = n
         df: dict[str, int] = defaultdict(int)
@@ -261,7 +271,8 @@ class Matcher:
             return word, 0
         if word in self._fuzzy_cache:
             return self._fuzzy_cache[word]
-        budget = edit_budget(word)
+        # A word the content itself uses ("mira", "vida") is a real word, not a typo of a keyword.
+        budget = 0 if word in self.index.known else edit_budget(word)
         best = None
         if budget:
             candidates = set()
@@ -326,6 +337,9 @@ class Matcher:
             if 1 <= number <= len(options):
                 return Match(options[number - 1], lang, 1.0, number=number, matched=numbered[0])
             return Match("unknown", lang, 0.0, number=number, matched=numbered[0])
+        titled = self.index.titles.get(" ".join(words))
+        if titled:
+            return Match(titled, lang, 10.0, matched=" ".join(words))
         return self._match_topic(words, lang)
 
     def _command(self, words: list[str], lang: str | None) -> Match | None:
@@ -354,22 +368,30 @@ class Matcher:
         """A long word one or two typos away from a command word ("unsuscribe"); short words never."""
         if len(word) < 7 or word in self.index.command_words or word in POLITE:
             return word
+        cached = self._command_cache.get(word)
+        if cached is not None:
+            return cached
         budget = 1 if len(word) < 10 else 2
         best = None
-        for candidate in self.index.command_words | POLITE:
-            if abs(len(candidate) - len(word)) > budget or len(candidate) < 7:
+        for candidate in self._long_command_words:
+            if abs(len(candidate) - len(word)) > budget:
                 continue
             d = Levenshtein.distance(word, candidate, score_cutoff=budget)
             if d <= budget and (best is None or d < best[0]):
                 best = (d, candidate)
-        return best[1] if best else word
+        result = best[1] if best else word
+        if len(self._command_cache) > 100_000:
+            self._command_cache.clear()
+        self._command_cache[word] = result
+        return result
 
     def _match_topic(self, words: list[str], lang: str | None) -> Match:
         index = self.index
         scores: dict[str, float] = defaultdict(float)
-        best_hit: dict[tuple[str, str], Hit] = {}   # (topic, term) -> strongest evidence
+        # One contribution per message word and topic: a list of keyword variants must not multiply.
+        best_hit: dict[tuple[str, object], Hit] = {}
         canonical: list[str] = []
-        for word in words:
+        for position, word in enumerate(words):
             if word in STOPWORDS["es"] or word in STOPWORDS["en"]:
                 canonical.append(word)
                 continue
@@ -395,9 +417,9 @@ class Matcher:
             canonical.append(target)
             for e in entries or ():
                 hit = Hit(e.topic, e.lang, e.term, word, how, e.idf * factor)
-                previous = best_hit.get((e.topic, e.term))
+                previous = best_hit.get((e.topic, position))
                 if previous is None or previous.weight < hit.weight:
-                    best_hit[(e.topic, e.term)] = hit
+                    best_hit[(e.topic, position)] = hit
         for hit in best_hit.values():
             scores[hit.topic] += hit.weight
         # Phrases: in order, allowing one extra word in between ("pedir el asilo").
@@ -411,7 +433,7 @@ class Matcher:
                     if _in_order(stems, i, phrase.stems):
                         seen.add((phrase.topic, phrase.term))
                         scores[phrase.topic] += phrase.weight
-                        best_hit[(phrase.topic, phrase.term)] = Hit(
+                        best_hit[(phrase.topic, "phrase:" + phrase.term)] = Hit(
                             phrase.topic, phrase.lang, phrase.term, " ".join(words[i:i + len(phrase.stems) + 1]),
                             "phrase", phrase.weight)
         if not scores:

@@ -57,6 +57,7 @@ PAGE_FIELD = re.compile(r"page([1-9][0-9]*)")
 PAGE_SEPARATOR = "\n\n---\n\n"
 # Key order of a topic file's front matter; other keys (audio, id) follow in their own order.
 KEY_ORDER = ("title", "menu", "label", "status", "reviewed_by", "keywords", "phrases", "related", "sources")
+FLOW_WIDTH = 99          # command lists in system.yml wrap before this column, as written by hand
 LIST_PREVIEW = 12        # how many msgctxt a summary line names before "and N more"
 
 SYSTEM_NOTES = {
@@ -646,6 +647,8 @@ def _convert(entry: _Entry, msgid: str, string: str) -> str | None:
             return f"{where}: '{empty[0]}' has no letters or digits (not imported)"
         entry.value = words
         return None
+    if name.startswith("page"):
+        text = "\n".join(text.splitlines())          # the loader reads pages line by line, any line break
     text = text.strip()
     if name in TOPIC_TEXT_FIELDS and "\n" in text:
         return f"{where}: the {name} must be one line (not imported)"
@@ -825,9 +828,20 @@ _Dumper.add_representer(_Literal, lambda d, v: d.represent_scalar("tag:yaml.org,
 _Dumper.add_representer(_Flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", list(v), flow_style=True))
 
 
+# PyYAML escapes characters outside the BMP (most emoji) in double quotes even with
+# allow_unicode; YAML reads them as they are, and people editing the files should see them.
+_ASTRAL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\U([0-9A-Fa-f]{8})")
+
+
+def _unescape_astral(match: re.Match) -> str:
+    char = chr(int(match.group(2), 16))
+    return match.group(1) + (char if char.isprintable() else match.group(0)[len(match.group(1)):])
+
+
 def _dump(mapping: dict) -> str:
-    return yaml.dump(mapping, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=float("inf"),
+    text = yaml.dump(mapping, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=float("inf"),
                      default_flow_style=False)
+    return _ASTRAL_ESCAPE.sub(_unescape_astral, text)
 
 
 def _topic_text(data: dict, pages: list[str]) -> str:
@@ -847,11 +861,35 @@ def _topic_text(data: dict, pages: list[str]) -> str:
 
 
 def _message_value(text: str, style: str | None = None):
-    if style == "|" or (style is None and ("\n" in text or len(text) > 100)):
+    literal_ok = all(ch == "\n" or ch.isprintable() for ch in text)   # no tabs, no other line breaks
+    if literal_ok and (style == "|" or (style is None and ("\n" in text or len(text) > 100))):
         return _Literal(text + "\n")
     if style in ("", "plain"):
         return text
     return _Quoted(text)
+
+
+def _flow_item(word: str, quoted: bool) -> str:
+    if quoted:
+        return _dump({"k": _Quoted(word)})[3:].rstrip("\n")
+    return _dump({"k": _Flow([word])})[4:].rstrip("\n")[:-1]      # "k: [word]" -> word, quoted if needed
+
+
+def _command_lines(command: str, words, indent: int, quoted: bool = True, keep_quoted: frozenset = frozenset()) -> str:
+    """`  menu: ["MENU", "HOLA", ...]`, wrapped before column FLOW_WIDTH like the files written by hand."""
+    items = [_flow_item(w, quoted or w in keep_quoted) for w in words]
+    lines, current = [], " " * indent + _dump({command: ""}).split(":")[0] + ": ["
+    for i, item in enumerate(items):
+        piece = item + ("]" if i == len(items) - 1 else ",")
+        if i and len(current) + 1 + len(piece) > FLOW_WIDTH:
+            lines.append(current)
+            current = " " * (indent + 2) + piece
+        else:
+            current += (" " if i else "") + piece
+    if not items:
+        current += "]"
+    lines.append(current)
+    return "\n".join(lines) + "\n"
 
 
 def _system_text(header: str, texts: dict[str, str], commands: dict[str, tuple[str, ...]]) -> str:
@@ -861,9 +899,8 @@ def _system_text(header: str, texts: dict[str, str], commands: dict[str, tuple[s
     if messages:
         out += _dump(messages)
     if commands:
-        ordered = {c: _Flow(list(commands[c])) for c in (*COMMANDS, *sorted(set(commands) - set(COMMANDS)))
-                   if c in commands}
-        out += ("\n" if messages else "") + _dump({"commands": ordered})
+        order = [c for c in (*COMMANDS, *sorted(set(commands) - set(COMMANDS))) if c in commands]
+        out += ("\n" if messages else "") + "commands:\n" + "".join(_command_lines(c, commands[c], 2) for c in order)
     return out
 
 
@@ -939,8 +976,8 @@ def _edit_system(text: str, messages: dict[str, str], commands: dict[str, tuple[
         order = [c for c in (*COMMANDS, *sorted(set(commands) - set(COMMANDS))) if c in commands]
         i = index.get("commands")
         if i is None:
-            edits.append((len(lines), len(lines), 0, "\n" + _dump({"commands": {c: _Flow(list(commands[c]))
-                                                                               for c in order}})))
+            edits.append((len(lines), len(lines), 0,
+                          "\ncommands:\n" + "".join(_command_lines(c, commands[c], 2) for c in order)))
         else:
             value = entries[i][3]
             if not isinstance(value, yaml.MappingNode) or value.flow_style or not value.value:
@@ -949,10 +986,15 @@ def _edit_system(text: str, messages: dict[str, str], commands: dict[str, tuple[
             sub_ends = ends(subs, top_ends[i])
             column = subs[0][2]
             where = {key: j for j, (key, *_rest) in enumerate(subs)}
+            # Quote the words as the file does: all in double quotes, or only where YAML needs it.
+            items = [item for _, seq in value.value if isinstance(seq, yaml.SequenceNode)
+                     for item in seq.value if isinstance(item, yaml.ScalarNode)]
+            quoted = not items or all(item.style == '"' for item in items)
+            keep_quoted = frozenset(item.value for item in items if item.style == '"')
             new = []
             for command in order:
                 j = where.get(command)
-                block = _indent(_dump({command: _Flow(list(commands[command]))}), column)
+                block = _command_lines(command, commands[command], column, quoted, keep_quoted)
                 if j is None:
                     new.append(block)
                 else:

@@ -21,7 +21,6 @@ from .privacy import Vault, install_log_redaction, load_or_create_dev_key
 from .store import Store
 
 log = logging.getLogger(__name__)
-REPLIES, BROADCASTS = "replies", "broadcasts"
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -119,9 +118,13 @@ class Runtime:
     def content(self) -> LiveContent:
         return LiveContent(self.config.content_dir, self.config.settings, self.config.content_reload_seconds)
 
-    def queue(self, name: str = REPLIES):
-        from .jobs import make_queue
-        return make_queue(name, self.redis)
+    def queue(self, name: str = "replies"):
+        """One Queue object per name for the life of the process."""
+        queues = self.__dict__.setdefault("_queues", {})
+        if name not in queues:
+            from .jobs import make_queue
+            queues[name] = make_queue(name, self.redis)
+        return queues[name]
 
     def describe_defaults(self) -> list[str]:
         """Which development defaults are in use, for one log line at start-up."""

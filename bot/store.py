@@ -36,6 +36,16 @@ DAY = 86400
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """What the store knows when a message arrives."""
+
+    first: bool
+    count_this_minute: int
+    state: State
+    replies_this_hour: int
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
     """A message the dry-run sender would have sent."""
 
@@ -66,14 +76,11 @@ class Store:
         return self.vault.ref(address)
 
     def load_state(self, ref: str) -> State:
-        raw = self.r.get(self.key("state", ref))
-        if not raw:
-            return State(opted_out=self.is_opted_out(ref))
-        try:
-            data = json.loads(self.vault.decrypt(raw.decode(), context=ref))
-        except (ValueError, UnicodeDecodeError):
-            return State(opted_out=self.is_opted_out(ref))  # key changed or data altered: start afresh
-        return State.from_dict(data)
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.get(self.key("state", ref))
+            pipe.hexists(self.key("optout"), ref)
+            raw, opted_out = pipe.execute()
+        return self._decode_state(ref, raw, bool(opted_out))
 
     def state_command(self, pipe, ref: str, state: State) -> None:
         """Queue the write of a person's state on a pipeline (encrypted, expiring)."""
@@ -91,6 +98,36 @@ class Store:
 
     def open_address(self, ref: str, token: str) -> str:
         return self.vault.decrypt(token, context="addr:" + ref)
+
+    def arrival(self, message_sid: str, ref: str) -> "Arrival":
+        """Everything the webhook needs to know about an inbound message, in one round trip:
+        is it new, how many this minute from this person, their state, and replies this hour."""
+        now = time.time()
+        rate_key = self.key("rate", ref, str(int(now // 60)))
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.set(self.key("seen", message_sid), 1, nx=True, ex=2 * DAY)
+            pipe.incr(rate_key)
+            pipe.expire(rate_key, 120)
+            pipe.get(self.key("state", ref))
+            pipe.hexists(self.key("optout"), ref)
+            pipe.get(self.key("replies", str(int(now // 3600))))
+            first, count, _, raw_state, opted_out, replies = pipe.execute()
+        return Arrival(first=bool(first), count_this_minute=int(count),
+                       state=self._decode_state(ref, raw_state, bool(opted_out)),
+                       replies_this_hour=int(replies or 0))
+
+    def _decode_state(self, ref: str, raw: bytes | None, opted_out: bool) -> State:
+        if raw:
+            try:
+                return State.from_dict(json.loads(self.vault.decrypt(raw.decode(), context=ref)))
+            except (ValueError, UnicodeDecodeError):
+                pass  # key changed or data altered: start afresh
+        return State(opted_out=opted_out)
+
+    def count_replies_command(self, pipe, n: int) -> None:
+        key = self.key("replies", str(int(time.time() // 3600)))
+        pipe.incrby(key, n)
+        pipe.expire(key, 7200)
 
     # --- opt-out -----------------------------------------------------------------------------
 
@@ -153,27 +190,8 @@ class Store:
 
     # --- limits and counters -----------------------------------------------------------------
 
-    def inbound_allowed(self, ref: str, per_minute: int) -> bool:
-        """Count a message from this person; False when over the per-minute limit."""
-        window = int(time.time() // 60)
-        key = self.key("rate", ref, str(window))
-        with self.r.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count, _ = pipe.execute()
-        return count <= per_minute
-
-    def replies_allowed(self, n: int, per_hour: int) -> bool:
-        """Count replies against the global hourly ceiling (a brake on SMS-pumping fraud)."""
-        key = self.key("replies", str(int(time.time() // 3600)))
-        with self.r.pipeline(transaction=False) as pipe:
-            pipe.incrby(key, n)
-            pipe.expire(key, 7200)
-            count, _ = pipe.execute()
-        return count <= per_hour
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.r.hincrby(self.key("stats"), name, n)
+    def count(self, name: str, n: int = 1, pipe=None) -> None:
+        (pipe or self.r).hincrby(self.key("stats"), name, n)
 
     def stats(self) -> dict[str, int]:
         return {k.decode(): int(v) for k, v in self.r.hgetall(self.key("stats")).items()}

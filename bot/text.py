@@ -39,16 +39,22 @@ def strip_accents(text: str) -> str:
     >>> strip_accents("Pedí asilo en Nueva York, niño")
     'Pedi asilo en Nueva York, nino'
     """
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFD", text)
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def clean_surrogates(text: str) -> str:
-    """Drop lone surrogates and control characters that cannot be text."""
-    return "".join(
-        c for c in text
-        if not (0xD800 <= ord(c) <= 0xDFFF) and (c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs"))
-    )
+    r"""Drop lone surrogates and control characters that cannot be text.
+
+    >>> clean_surrogates("a\x00b\ud800c\n")
+    'abc\n'
+    """
+    return _NOT_TEXT.sub("", text)
 
 
 def normalize(text: str) -> str:

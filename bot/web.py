@@ -17,7 +17,7 @@ from .catalog import DEFAULT_LANG
 from .config import Config
 from .conversation import Event, Outcome, State
 from .errors import BadRequest, ConfigError
-from .jobs import BROADCASTS, REPLIES, enqueue_replies, make_queue, reply_payload
+from .jobs import BROADCASTS, REPLIES, enqueue_replies, reply_payload
 from .messages import InboundMessage, Reply
 from .runtime import Runtime, configure_logging
 from .twilio_gateway import check_signature, media_from_form, parse_inbound
@@ -129,39 +129,42 @@ def inbound_message():
 
 
 def _handle_queued(runtime: Runtime, content, inbound: InboundMessage) -> Response:
+    """Two Redis round trips: one to read what we know, one transaction to write the outcome."""
     store, config = runtime.store, runtime.config
-    if not store.first_time(inbound.message_sid):
-        return _twiml(EMPTY_TWIML)
     ref = store.ref(inbound.sender)
-    if not store.inbound_allowed(ref, config.inbound_per_minute):
+    arrival = store.arrival(inbound.message_sid, ref)
+    if not arrival.first:
+        return _twiml(EMPTY_TWIML)           # Twilio delivered it again: answered already
+    if arrival.count_this_minute > config.inbound_per_minute:
         store.count("rate_limited")
         return _twiml(EMPTY_TWIML)
-    state = store.load_state(ref)
-    outcome = conversation.handle(inbound, state, content.catalog, content.matcher)
+    outcome = conversation.handle(inbound, arrival.state, content.catalog, content.matcher)
     replies = outcome.replies
-    if replies and not store.replies_allowed(len(replies), config.replies_per_hour):
+    if replies and arrival.replies_this_hour + len(replies) > config.replies_per_hour:
         store.count("reply_ceiling")
-        log.warning("hourly reply ceiling reached: not answering")
+        if arrival.replies_this_hour <= config.replies_per_hour:
+            log.warning("hourly reply ceiling (%d) reached: not answering until the hour turns",
+                        config.replies_per_hour)
         replies = ()
     kind = outcome.match.intent if outcome.match.intent in ("stop", "help", "start", "delete") else "reply"
     payloads = [reply_payload(store, ref, inbound.sender, inbound.channel,
                               _with_media_url(config, outcome.state.lang, r), outcome.state.lang, kind)
                 for r in replies]
-    queue = make_queue(REPLIES, store.r)
+    forget = any(e.kind == "delete" for e in outcome.events)
     with store.r.pipeline(transaction=True) as pipe:
         pipe.multi()   # one MULTI for state, events and jobs (RQ expects it when given a pipeline)
-        if any(e.kind == "delete" for e in outcome.events):
-            pass   # deleted below, after the confirmation is queued
-        else:
+        if not forget:
             store.state_command(pipe, ref, outcome.state)
         for event in outcome.events:
             _apply_event(store, pipe, ref, event)
-        enqueue_replies(queue, payloads, pipeline=pipe)
+        if payloads:
+            enqueue_replies(runtime.queue(REPLIES), payloads, pipeline=pipe)
+            store.count_replies_command(pipe, len(payloads))
+        store.count("inbound", pipe=pipe)
         pipe.execute()
-    if any(e.kind == "delete" for e in outcome.events):
+    if forget:   # after the confirmation is queued: it carries only the encrypted address
         store.forget(ref)
         store.count("deleted")
-    store.count("inbound")
     return _twiml(EMPTY_TWIML)
 
 
@@ -242,7 +245,7 @@ def healthz():
         runtime.redis.ping()
         body["redis"] = True
         for name in (REPLIES, BROADCASTS):
-            queue = make_queue(name, runtime.redis)
+            queue = runtime.queue(name)
             body["queues"][name] = {"queued": queue.count, "failed": queue.failed_job_registry.count}
     except redis.RedisError:
         ok = False

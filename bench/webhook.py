@@ -1,0 +1,194 @@
+"""Webhook benchmark: the Procfile's web command against the classic minimal Flask + TwiML bot.
+
+Both run under the same gunicorn settings on this machine, with the same load: many signed
+requests with unique MessageSids and real message texts (tests/data/eval.tsv). Ours checks the
+signature, loads and saves encrypted state in Redis and enqueues a send job; the baseline answers
+inline with no signature check and no queue. Prints requests/s, p50 and p99 for both, the ratio,
+the in-process server time per request (median, p99) and the RSS of a web worker.
+
+    python bench/webhook.py [--requests 4000] [--concurrency 8]
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+from bot.cli import free_port  # noqa: E402
+from bot.embedded import EmbeddedRedis  # noqa: E402
+
+TOKEN = "bench-auth-token-0123456789abcdef"
+SID = "AC" + "0" * 32
+
+
+def texts() -> list[str]:
+    with (ROOT / "tests" / "data" / "eval.tsv").open(encoding="utf-8") as handle:
+        return [row["text"] for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+
+def forms(n: int, url: str) -> list[tuple[bytes, str]]:
+    """Pre-signed request bodies, so the load generator spends its time sending."""
+    validator, bodies, sample = RequestValidator(TOKEN), [], texts()
+    for i in range(n):
+        form = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": SID, "From": f"+1555{i % 5000:07d}",
+                "To": "+15550000", "Body": sample[i % len(sample)], "NumMedia": "0"}
+        bodies.append((urllib.parse.urlencode(form).encode(), validator.compute_signature(url, form)))
+    return bodies
+
+
+def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int) -> tuple[float, list[float], int]:
+    """Send every body over keep-alive connections; return elapsed seconds, latencies, errors."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    chunks = [bodies[i::concurrency] for i in range(concurrency)]
+
+    def run(chunk):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        for body, signature in chunk:
+            start = time.perf_counter()
+            conn.request("POST", "/twilio/messages", body=body, headers={
+                "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - start)
+            if response.status != 200:
+                with lock:
+                    errors[0] += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, latencies, errors[0]
+
+
+def wait_up(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def rss_of_workers(master_pid: int) -> list[int]:
+    """RSS in kB of gunicorn's worker processes (children of the master)."""
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(master_pid):
+            out.append(int(fields.get("VmRSS", "0 kB").split()[0]))
+    return out
+
+
+def serve(app: str, port: int, env: dict, workers: int, threads: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+           "--workers", str(workers), "--threads", str(threads), app]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def summary(name: str, elapsed: float, latencies: list[float], errors: int) -> dict:
+    latencies = sorted(latencies)
+    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    row = {"name": name, "rps": len(latencies) / elapsed, "p50": p(0.50), "p99": p(0.99), "errors": errors}
+    print(f"{name:<34} {row['rps']:8.0f} req/s   p50 {row['p50']:6.2f} ms   p99 {row['p99']:6.2f} ms"
+          f"   errors {errors}")
+    return row
+
+
+def in_process_server_time(env: dict, n: int = 2000) -> tuple[float, float]:
+    """Time inside the app (no network, no load generator): what one request costs the server."""
+    from bot.config import Config
+    from bot.runtime import Runtime
+    from bot.web import create_app
+    config = Config.from_env(dict(env, PUBLIC_URL="http://localhost"))
+    app = create_app({"RUNTIME": Runtime(config)})
+    client = app.test_client()
+    bodies = forms(n, "http://localhost/twilio/messages")
+    times = []
+    for body, signature in bodies:
+        start = time.perf_counter()
+        response = client.post("/twilio/messages", data=body, headers={"X-Twilio-Signature": signature},
+                               content_type="application/x-www-form-urlencoded")
+        times.append(time.perf_counter() - start)
+        assert response.status_code == 200, response.data
+    times.sort()
+    return statistics.median(times) * 1000, times[int(0.99 * len(times))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_server = EmbeddedRedis(Path(tmp))
+        redis_url = redis_server.ensure()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
+        env.update(REDIS_URL=redis_url, INSTANCE_DIR=tmp, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
+                   TWILIO_SMS_FROM="+15550000", DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
+                   LOG_LEVEL="WARNING", INBOUND_PER_MINUTE="1000000", REPLIES_PER_HOUR="100000000")
+        results = {}
+        print(f"{args.requests} requests, {args.concurrency} connections, gunicorn {args.workers} workers x "
+              f"{args.threads} threads, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+        for name, app in (("baseline: inline TwiML, no checks", "bench.baseline_app:create_app()"),
+                          ("derechos: signed, state, enqueue", "bot.web:create_app()")):
+            port = free_port()
+            env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+            server = serve(app, port, env, args.workers, args.threads)
+            try:
+                wait_up(port)
+                warm = forms(200, f"http://127.0.0.1:{port}/twilio/messages")
+                load(port, warm, args.concurrency)
+                bodies = forms(args.requests, f"http://127.0.0.1:{port}/twilio/messages")
+                results[name] = summary(name, *load(port, bodies, args.concurrency))
+                rss = rss_of_workers(server.pid)
+                results[name]["rss"] = rss
+                print(f"{'':<34} web worker RSS: {', '.join(f'{r / 1024:.1f} MiB' for r in rss)}")
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
+        ours, base = results["derechos: signed, state, enqueue"], results["baseline: inline TwiML, no checks"]
+        print(f"throughput ratio (derechos / baseline): {ours['rps'] / base['rps']:.2f}  (target >= 0.70)")
+        print(f"derechos p99: {ours['p99']:.2f} ms  (target < 20 ms)")
+        median, p99 = in_process_server_time(env)
+        print(f"server time in process (no network): median {median:.2f} ms, p99 {p99:.2f} ms  (target median < 5 ms)")
+        redis_server.stop()
+
+
+if __name__ == "__main__":
+    main()

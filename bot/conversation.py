@@ -5,7 +5,7 @@ Pure: no Flask, Redis, RQ or Twilio. `handle()` returns the replies, the new sta
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 from .catalog import DEFAULT_LANG, Catalog
 from .matcher import Match, Matcher
@@ -24,9 +24,8 @@ class State:
     opted_out: bool = False
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["menu"] = list(self.menu)
-        return data
+        return {"lang": self.lang, "lang_chosen": self.lang_chosen, "menu": list(self.menu), "topic": self.topic,
+                "page": self.page, "opted_out": self.opted_out}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "State":

@@ -51,6 +51,7 @@ def enqueue_replies(queue: Queue, payloads: list[dict], pipeline=None) -> None:
     """One send job per reply; the job id is the reply id, so an enqueue retried is the same job."""
     for payload in payloads:
         queue.enqueue_call(send_reply, args=(payload,), job_id="reply-" + payload["id"],
+                           description="reply",   # RQ would otherwise repr() the arguments
                            retry=Retry(max=MAX_RETRIES, interval=backoff_schedule()),
                            result_ttl=3600, failure_ttl=7 * 86400, pipeline=pipeline)
 

@@ -127,6 +127,7 @@ class _Phrase:
     term: str
     stems: tuple[str, ...]
     weight: float
+    full: bool = False      # matched on every word, not only content words
 
 
 @dataclass
@@ -256,10 +257,14 @@ class Matcher:
                 index.deletes[variant].add(word)
 
     def _add_phrase(self, index, tid, lang, stem_lang, text, parts, idf) -> None:
-        stems = tuple(self.stem(p, stem_lang) for p in parts)
-        content = [s for p, s in zip(parts, stems) if p not in STOPWORDS.get(stem_lang, ())]
-        weight = PHRASE_BONUS + sum(idf(s) for s in content) * 0.8 + 0.3 * len(parts)
-        index.phrases[(stem_lang, stems[0])].append(_Phrase(tid, lang, text, stems, weight))
+        stops = STOPWORDS["es"] | STOPWORDS["en"]
+        content = [p for p in parts if p not in stops]
+        # A phrase of two or more content words matches on them in order ("miedo de regresar" meets
+        # "da miedo regresar"); a shorter one ("no me pagan") needs all its words.
+        full = len(content) < 2
+        stems = tuple(self.stem(p, stem_lang) for p in (parts if full else content))
+        weight = PHRASE_BONUS + sum(idf(s) for s in stems if s not in stops) * 0.8 + 0.3 * len(parts)
+        index.phrases[(stem_lang, stems[0])].append(_Phrase(tid, lang, text, stems, weight, full))
         for p in parts:
             self._add_vocabulary(index, p)
 
@@ -342,6 +347,22 @@ class Matcher:
             return Match(titled, lang, 10.0, matched=" ".join(words))
         return self._match_topic(words, lang)
 
+    def _phrases(self, sequence, full: bool, stem_lang: str, words, scores, best_hit) -> None:
+        """Add the phrases found in `sequence` (positions and words) to the scores."""
+        stems = [self.stem(w, stem_lang) for _, w in sequence]
+        seen = set()
+        for i, s in enumerate(stems):
+            for phrase in self.index.phrases.get((stem_lang, s), ()):
+                if phrase.full != full or (phrase.topic, phrase.term) in seen:
+                    continue
+                if _in_order(stems, i, phrase.stems):
+                    seen.add((phrase.topic, phrase.term))
+                    scores[phrase.topic] += phrase.weight
+                    start = sequence[i][0]
+                    best_hit[(phrase.topic, "phrase:" + phrase.term)] = Hit(
+                        phrase.topic, phrase.lang, phrase.term, " ".join(words[start:start + len(phrase.stems) + 2]),
+                        "phrase", phrase.weight)
+
     def _command(self, words: list[str], lang: str | None) -> Match | None:
         """A command is the whole message, give or take polite words and a typo in a long word."""
         if len(words) > 8:
@@ -422,20 +443,12 @@ class Matcher:
                     best_hit[(e.topic, position)] = hit
         for hit in best_hit.values():
             scores[hit.topic] += hit.weight
-        # Phrases: in order, allowing one extra word in between ("pedir el asilo").
+        # Phrases: their content words in order, allowing one extra word in between ("pedir el asilo").
+        every = list(enumerate(canonical))
+        content = [(i, w) for i, w in every if w not in STOPWORDS["es"] and w not in STOPWORDS["en"]]
         for stem_lang in ("es", "en"):
-            stems = [self.stem(w, stem_lang) for w in canonical]
-            seen = set()
-            for i, s in enumerate(stems):
-                for phrase in index.phrases.get((stem_lang, s), ()):
-                    if (phrase.topic, phrase.term) in seen:
-                        continue
-                    if _in_order(stems, i, phrase.stems):
-                        seen.add((phrase.topic, phrase.term))
-                        scores[phrase.topic] += phrase.weight
-                        best_hit[(phrase.topic, "phrase:" + phrase.term)] = Hit(
-                            phrase.topic, phrase.lang, phrase.term, " ".join(words[i:i + len(phrase.stems) + 1]),
-                            "phrase", phrase.weight)
+            self._phrases(every, True, stem_lang, words, scores, best_hit)
+            self._phrases(content, False, stem_lang, words, scores, best_hit)
         if not scores:
             return Match("unknown", lang)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

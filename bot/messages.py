@@ -1,7 +1,7 @@
 """The message types every layer speaks: what arrived, and what to send."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 SMS, WHATSAPP = "sms", "whatsapp"
 
@@ -29,7 +29,8 @@ class Reply:
     content_variables: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"body": self.body, "media_url": self.media_url, "content_sid": self.content_sid,
+                "content_variables": dict(self.content_variables)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Reply":

@@ -65,7 +65,7 @@ def _deletes(word: str, distance: int) -> set[str]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)   # not frozen: frozen dataclasses are slow to build, and these are built per message
 class Hit:
     """One piece of evidence: a word or phrase of the message that points at a topic."""
 
@@ -81,7 +81,7 @@ class Hit:
                 "how": self.how, "weight": round(self.weight, 2)}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Match:
     """What a message asks for. `lang` is the language it is written in, when that can be told."""
 
@@ -120,6 +120,16 @@ class _Entry:
     idf: float
 
 
+@dataclass(frozen=True)
+class _Word:
+    target: str                       # the word, or the keyword it is a typo of
+    entries: tuple                    # keyword entries it points at
+    how: str
+    factor: float
+    stop: bool
+    stems: dict[str, str]
+
+
 @dataclass
 class _Phrase:
     topic: str
@@ -143,7 +153,8 @@ class Index:
     stems: dict[tuple[str, str], list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     vocabulary: set[str] = field(default_factory=set)
     deletes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    phrases: dict[tuple[str, str], list[_Phrase]] = field(default_factory=lambda: defaultdict(list))
+    phrases: dict[tuple[str, bool, str], list[_Phrase]] = field(default_factory=lambda: defaultdict(list))
+    phrase_starts: dict[tuple[str, bool], set[str]] = field(default_factory=lambda: defaultdict(set))
     lang_words: dict[str, str] = field(default_factory=dict)                # keyword -> the only language it is in
     known: set[str] = field(default_factory=set)                            # every word the content uses
     titles: dict[str, str] = field(default_factory=dict)                    # normalized title or label -> topic
@@ -161,6 +172,8 @@ class Matcher:
         self._fuzzy_cache: dict[str, tuple[str, int] | None] = {}
         self.index = self._build(catalog)
         self._command_cache: dict[str, str] = {}
+        self._word_cache: dict[str, _Word] = {}
+        self._language_cache: dict[str, tuple[int, int]] = {}
         self._long_command_words = sorted(w for w in self.index.command_words | POLITE if len(w) >= 7)
 
     # --- building ------------------------------------------------------------------------------
@@ -264,7 +277,8 @@ class Matcher:
         full = len(content) < 2
         stems = tuple(self.stem(p, stem_lang) for p in (parts if full else content))
         weight = PHRASE_BONUS + sum(idf(s) for s in stems if s not in stops) * 0.8 + 0.3 * len(parts)
-        index.phrases[(stem_lang, stems[0])].append(_Phrase(tid, lang, text, stems, weight, full))
+        index.phrases[(stem_lang, full, stems[0])].append(_Phrase(tid, lang, text, stems, weight, full))
+        index.phrase_starts[(stem_lang, full)].add(stems[0])
         for p in parts:
             self._add_vocabulary(index, p)
 
@@ -303,15 +317,21 @@ class Matcher:
         """es, en, or None when the words do not tell (numbers, names). Spanglish counts as Spanish."""
         es = en = 0
         for w in words:
-            in_es, in_en = w in STOPWORDS["es"], w in STOPWORDS["en"]
-            if in_es != in_en:          # "a", "no", "me" are both: they tell nothing
-                es += in_es
-                en += in_en
-            only = self.index.lang_words.get(w)
-            if only == "es":
-                es += 1
-            elif only == "en":
-                en += 1
+            evidence = self._language_cache.get(w)
+            if evidence is None:
+                in_es, in_en = w in STOPWORDS["es"], w in STOPWORDS["en"]
+                e_es = e_en = 0
+                if in_es != in_en:          # "a", "no", "me" are both: they tell nothing
+                    e_es, e_en = int(in_es), int(in_en)
+                only = self.index.lang_words.get(w)
+                e_es += only == "es"
+                e_en += only == "en"
+                evidence = (e_es, e_en)
+                if len(self._language_cache) > 200_000:
+                    self._language_cache.clear()
+                self._language_cache[w] = evidence
+            es += evidence[0]
+            en += evidence[1]
         if es and (es >= en or es >= 2):
             return "es"
         if en:
@@ -327,16 +347,18 @@ class Matcher:
         command = self._command(words, lang)
         if command is not None:
             return command
-        polite_stripped = [w for w in words if w not in POLITE] or words
-        # START with a tag: "ALERTAS CHICAGO", "alta houston tx".
-        if polite_stripped[0] in self.index.start_words and 1 < len(polite_stripped) <= 4:
-            return Match("start", lang, 1.0, matched=polite_stripped[0], tag=" ".join(polite_stripped[1:]))
-        framed = [w for w in words if w not in LANGUAGE_FRAME]
-        target = self.index.languages.get(" ".join(framed)) if framed and len(framed) <= 3 else None
-        if target and len(words) <= 6:
-            return Match("language", lang, 1.0, language=target, matched=" ".join(framed))
-        numbered = [w for w in words if w not in NUMBER_FRAME]
-        if len(numbered) == 1 and numbered[0].isdigit() and len(words) <= 4:
+        short = len(words) <= 8
+        if short:
+            polite_stripped = [w for w in words if w not in POLITE] or words
+            # START with a tag: "ALERTAS CHICAGO", "alta houston tx".
+            if polite_stripped[0] in self.index.start_words and 1 < len(polite_stripped) <= 4:
+                return Match("start", lang, 1.0, matched=polite_stripped[0], tag=" ".join(polite_stripped[1:]))
+            framed = [w for w in words if w not in LANGUAGE_FRAME]
+            target = self.index.languages.get(" ".join(framed)) if framed and len(framed) <= 3 else None
+            if target:
+                return Match("language", lang, 1.0, language=target, matched=" ".join(framed))
+        numbered = [w for w in words if w not in NUMBER_FRAME] if len(words) <= 4 else ()
+        if len(numbered) == 1 and numbered[0].isdigit():
             number = int(numbered[0])
             options = menu if menu is not None else self.catalog.topic_ids
             if 1 <= number <= len(options):
@@ -349,11 +371,16 @@ class Matcher:
 
     def _phrases(self, sequence, full: bool, stem_lang: str, words, scores, best_hit) -> None:
         """Add the phrases found in `sequence` (positions and words) to the scores."""
-        stems = [self.stem(w, stem_lang) for _, w in sequence]
+        stems = [a.stems[stem_lang] for _, a in sequence]
+        firsts = self.index.phrase_starts[(stem_lang, full)]
+        starts = [i for i, s in enumerate(stems) if s in firsts]
+        if not starts:
+            return
         seen = set()
-        for i, s in enumerate(stems):
-            for phrase in self.index.phrases.get((stem_lang, s), ()):
-                if phrase.full != full or (phrase.topic, phrase.term) in seen:
+        phrases = self.index.phrases
+        for i in starts:
+            for phrase in phrases[(stem_lang, full, stems[i])]:
+                if (phrase.topic, phrase.term) in seen:
                     continue
                 if _in_order(stems, i, phrase.stems):
                     seen.add((phrase.topic, phrase.term))
@@ -369,9 +396,10 @@ class Matcher:
             return None
         index = self.index
         candidates = [words]
-        fixed = [self._command_word(w) for w in words]
-        if fixed != words:
-            candidates.append(fixed)
+        if any(len(w) >= 7 for w in words):
+            fixed = [self._command_word(w) for w in words]
+            if fixed != words:
+                candidates.append(fixed)
         for option in candidates:
             stripped = [w for w in option if w not in POLITE] or option
             for key in (" ".join(option), " ".join(stripped)):
@@ -406,21 +434,19 @@ class Matcher:
         self._command_cache[word] = result
         return result
 
-    def _match_topic(self, words: list[str], lang: str | None) -> Match:
+    def _analyse(self, word: str) -> _Word:
+        """What one message word is: its keyword entries (exact, stem or typo), and its stems. Cached."""
+        info = self._word_cache.get(word)
+        if info is not None:
+            return info
         index = self.index
-        scores: dict[str, float] = defaultdict(float)
-        # One contribution per message word and topic: a list of keyword variants must not multiply.
-        best_hit: dict[tuple[str, object], Hit] = {}
-        canonical: list[str] = []
-        for position, word in enumerate(words):
-            if word in STOPWORDS["es"] or word in STOPWORDS["en"]:
-                canonical.append(word)
-                continue
-            entries, how, factor = index.words.get(word), "exact", 1.0
-            target = word
+        stop = word in STOPWORDS["es"] or word in STOPWORDS["en"]
+        entries, how, factor, target = (), "exact", 1.0, word
+        if not stop:
+            entries = index.words.get(word) or ()
             if not entries:
                 for stem_lang in ("es", "en"):
-                    entries = index.stems.get((stem_lang, self.stem(word, stem_lang)))
+                    entries = index.stems.get((stem_lang, self.stem(word, stem_lang))) or ()
                     if entries:
                         how, factor = "stem", STEM_FACTOR
                         break
@@ -428,24 +454,36 @@ class Matcher:
                 fixed = self.correct(word)
                 if fixed and fixed[1]:
                     target = fixed[0]
-                    entries = index.words.get(target)
                     how, factor = "typo", (FUZZY1_FACTOR if fixed[1] == 1 else FUZZY2_FACTOR)
+                    entries = index.words.get(target) or ()
                     if not entries:
                         for stem_lang in ("es", "en"):
-                            entries = index.stems.get((stem_lang, self.stem(target, stem_lang)))
+                            entries = index.stems.get((stem_lang, self.stem(target, stem_lang))) or ()
                             if entries:
                                 break
-            canonical.append(target)
-            for e in entries or ():
-                hit = Hit(e.topic, e.lang, e.term, word, how, e.idf * factor)
+        info = _Word(target, tuple(entries), how, factor, stop,
+                     {"es": self.stem(target, "es"), "en": self.stem(target, "en")})
+        if len(self._word_cache) > 200_000:
+            self._word_cache.clear()
+        self._word_cache[word] = info
+        return info
+
+    def _match_topic(self, words: list[str], lang: str | None) -> Match:
+        scores: dict[str, float] = defaultdict(float)
+        # One contribution per message word and topic: a list of keyword variants must not multiply.
+        best_hit: dict[tuple[str, object], Hit] = {}
+        analysed = [self._analyse(w) for w in words]
+        for position, (word, info) in enumerate(zip(words, analysed)):
+            for e in info.entries:
+                weight = e.idf * info.factor
                 previous = best_hit.get((e.topic, position))
-                if previous is None or previous.weight < hit.weight:
-                    best_hit[(e.topic, position)] = hit
+                if previous is None or previous.weight < weight:
+                    best_hit[(e.topic, position)] = Hit(e.topic, e.lang, e.term, word, info.how, weight)
         for hit in best_hit.values():
             scores[hit.topic] += hit.weight
         # Phrases: their content words in order, allowing one extra word in between ("pedir el asilo").
-        every = list(enumerate(canonical))
-        content = [(i, w) for i, w in every if w not in STOPWORDS["es"] and w not in STOPWORDS["en"]]
+        every = list(enumerate(analysed))
+        content = [(i, a) for i, a in every if not a.stop]
         for stem_lang in ("es", "en"):
             self._phrases(every, True, stem_lang, words, scores, best_hit)
             self._phrases(content, False, stem_lang, words, scores, best_hit)

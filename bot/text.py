@@ -90,5 +90,12 @@ def tokens(text: str, expand: bool = True) -> list[str]:
         return words
     out: list[str] = []
     for word in words:
-        out.extend(SMS_SPELLINGS.get(word, word).split())
+        expansion = _EXPANSIONS.get(word)
+        if expansion is None:
+            out.append(word)
+        else:
+            out.extend(expansion)
     return out
+
+
+_EXPANSIONS = {short: long.split() for short, long in SMS_SPELLINGS.items()}

@@ -14,7 +14,7 @@ from rq.serializers import JSONSerializer
 from . import sms
 from .config import Config
 from .errors import SendError
-from .messages import Reply
+from .messages import SMS, Reply
 from .privacy import Vault, load_or_create_dev_key
 from .store import Store
 from .twilio_gateway import OPTED_OUT, TwilioSender
@@ -93,8 +93,12 @@ def deliver(store: Store, config: Config, sender, payload: dict) -> str:
     if not store.claim_send(send_id):
         return "skipped: already sent " + (store.sent(send_id) or "")
     reply = Reply.from_dict(payload["reply"])
-    body = sms.render(reply.body, channel, fold=config.sms_fold)[: sms.TWILIO_BODY_LIMIT]
-    reply = Reply(body=body, media_url=reply.media_url, content_sid=reply.content_sid,
+    body, media = reply.body, reply.media_url
+    if media and channel == SMS:
+        # SMS cannot carry audio everywhere (MMS is US/Canada only): announce it as a link instead.
+        body, media = f"{body}\nAudio: {media}", None
+    body = sms.render(body, channel, fold=config.sms_fold)[: sms.TWILIO_BODY_LIMIT]
+    reply = Reply(body=body, media_url=media, content_sid=reply.content_sid,
                   content_variables=reply.content_variables)
     callback = f"{config.public_url}/twilio/status" if config.public_url else None
     try:

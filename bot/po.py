@@ -228,8 +228,9 @@ def export_po(catalog: Catalog, lang: str, content_root: Path) -> bytes:
             if name_ not in texts:
                 continue
             comments = [f"{tid}: {notes[name_]}", goes_to]
-            _add(po, f"{tid}:{name_}", texts[name_], own.get(name_, ""), comments + _placeholder_notes(texts[name_], settings),
-                 (es_rel, lines[name_]), fuzzy=draft)
+            comments += _placeholder_notes(texts[name_], settings)
+            _add(po, f"{tid}:{name_}", texts[name_], own.get(name_, ""), comments, (es_rel, lines[name_]),
+                 fuzzy=draft)
 
     if es_system is not None:
         texts, commands, where = es_system
@@ -277,7 +278,8 @@ def _header_comment(root: Path, language, lang: str, folder: Path) -> str:
         codes = ", ".join(language.iso639_3) or "none listed"
         lines.append(f"# Language: {lang} is the slug of {_rel(root, folder)}; ISO 639-3: {codes}.")
         if language.regions:
-            lines.append(f"# Regional variants: {'; '.join(language.regions)}. Say in Language-Team which one you write.")
+            lines.append(f"# Regional variants: {'; '.join(language.regions)}.")
+            lines.append("# Say in Language-Team which variant you write.")
     return "\n".join(lines)
 
 
@@ -577,7 +579,7 @@ def import_po(content_root: Path, po_path: Path, status: str | None = None) -> I
                             f"{', '.join(stale[:LIST_PREVIEW])}{' ...' if len(stale) > LIST_PREVIEW else ''}: "
                             "imported anyway; export again to check those translations")
 
-    before = {(p.path, p.message) for p in check_content(root) if p.severity == "error"}
+    before = {(p.path, p.message) for p in check_content(root) if p.severity == "error"} if entries else set()
     by_topic: dict[str, list[_Entry]] = {}
     for entry in entries:
         if entry.kind == "topic":
@@ -586,12 +588,14 @@ def import_po(content_root: Path, po_path: Path, status: str | None = None) -> I
         report.translated += _import_topic(report, root, folder, lang, es_topics[tid], topic_entries, status,
                                            tid in fuzzy_topics)
     system_entries = [e for e in entries if e.kind != "topic"]
-    if system_entries:
+    if system_entries and status == "draft":
+        # system.yml has no draft status: its messages and command words (which act in every language,
+        # STOP included) would go live on the next reload. Only reviewed text may go there.
+        report.notes.append(f"{len(system_entries)} system message(s) and command word list(s) not imported: "
+                            f"{_rel(root, folder / 'system.yml')} has no draft status; import again with "
+                            "--status reviewed once a native speaker has reviewed them")
+    elif system_entries:
         report.translated += _import_system(report, root, folder, lang, system_entries)
-        if indigenous:
-            report.notes.append(f"{_rel(root, folder / 'system.yml')} has no draft status: its messages and command "
-                                "words are used as soon as the content is reloaded (command words for every "
-                                "language), so have them reviewed first")
 
     if report.written:
         after = [p for p in check_content(root) if p.severity == "error"]
@@ -914,6 +918,17 @@ def _indent(block: str, spaces: int) -> str:
     return "".join(" " * spaces + line for line in block.splitlines(keepends=True))
 
 
+def _insertions(order, present: dict[str, tuple[int, int]], missing: list[str], first: int) -> dict[int, list[str]]:
+    """Where to add each missing key: after the last key that comes before it in `order`, else at `first`."""
+    def rank(key: str) -> int:
+        return order.index(key) if key in order else len(order)
+    out: dict[int, list[str]] = {}
+    for key in missing:
+        earlier = [end for other, (_, end) in present.items() if rank(other) < rank(key)]
+        out.setdefault(max(earlier) if earlier else first, []).append(key)
+    return out
+
+
 def _edit_system(text: str, messages: dict[str, str], commands: dict[str, tuple[str, ...]]) -> str | None:
     """`text` with only the given messages and command lists replaced or added; comments kept.
 
@@ -959,19 +974,20 @@ def _edit_system(text: str, messages: dict[str, str], commands: dict[str, tuple[
         style = "plain" if value.style is None else value.style
         edits.append((entries[i][1], top_ends[i], 1, _dump({key: _message_value(messages[key], style)})))
     if missing:
-        block = _dump({key: _message_value(messages[key]) for key in missing})
-        placed = [i for i, (key, *_rest) in enumerate(entries) if key in SYSTEM_KEYS]
-        if placed:
-            position = top_ends[placed[-1]]
-        elif entries:
-            position = entries[0][1]
-            while position > 0 and lines[position - 1].startswith("#"):
-                position -= 1
-            block += "\n"
+        placed = {key: (entries[i][1], top_ends[i]) for key, i in index.items() if key in SYSTEM_KEYS}
+        if entries:
+            first = min(start for start, _ in placed.values()) if placed else entries[0][1]
+            while first > 0 and lines[first - 1].startswith("#"):      # a comment right above belongs to the key
+                first -= 1
         else:
-            position = len(lines)
-            block = ("\n" if lines else "") + block
-        edits.append((position, position, 0, block))
+            first = len(lines)
+        for position, keys in _insertions(SYSTEM_KEYS, placed, missing, first).items():
+            block = _dump({key: _message_value(messages[key]) for key in keys})
+            if not entries and lines:
+                block = "\n" + block                                   # after the file's comments
+            elif entries and not placed and position == first:
+                block += "\n"                                          # before the commands
+            edits.append((position, position, 0, block))
     if commands:
         order = [c for c in (*COMMANDS, *sorted(set(commands) - set(COMMANDS))) if c in commands]
         i = index.get("commands")
@@ -994,13 +1010,15 @@ def _edit_system(text: str, messages: dict[str, str], commands: dict[str, tuple[
             new = []
             for command in order:
                 j = where.get(command)
-                block = _command_lines(command, commands[command], column, quoted, keep_quoted)
                 if j is None:
-                    new.append(block)
+                    new.append(command)
                 else:
-                    edits.append((subs[j][1], sub_ends[j], 1, block))
-            if new:
-                edits.append((sub_ends[-1], sub_ends[-1], 0, "".join(new)))
+                    edits.append((subs[j][1], sub_ends[j], 1,
+                                  _command_lines(command, commands[command], column, quoted, keep_quoted)))
+            present = {key: (subs[j][1], sub_ends[j]) for key, j in where.items()}
+            for position, keys in _insertions(COMMANDS, present, new, subs[0][1]).items():
+                edits.append((position, position, 0, "".join(
+                    _command_lines(c, commands[c], column, quoted, keep_quoted) for c in keys)))
     for start, end, _, block in sorted(edits, key=lambda e: (e[0], e[2]), reverse=True):
         lines[start:end] = block.splitlines(keepends=True)
     return "".join(lines)
@@ -1015,7 +1033,7 @@ def _check_candidate(path: Path, text: str, read):
         candidate.write_text(text, encoding="utf-8", newline="\n")
         reader = _Reader(Path(tmp))
         result = read(reader, candidate)
-        errors = [f"line {p.line}: {p.message}" for p in reader.problems if p.severity == "error"]
+        errors = [p.message for p in reader.problems if p.severity == "error"]
     return (result if not errors else None), errors
 
 

@@ -449,5 +449,248 @@ def show_config(ctx: Context):
         click.echo(f"{name} = {value}")
 
 
+# --- organizers ----------------------------------------------------------------------------------
+
+def _who() -> str:
+    return os.environ.get("DERECHOS_ORGANIZER") or os.environ.get("USER") or "cli"
+
+
+@main.group()
+def broadcast():
+    """Alerts to subscribers: create, preview, send, schedule, status, cancel."""
+
+
+@broadcast.command("create")
+@click.option("--text", "texts", multiple=True, required=True, metavar="LANG=TEXT",
+              help="The alert in one language (es is required; others fall back to it). Repeat per language.")
+@click.option("--lang", "langs", multiple=True, help="Audience: only these languages.")
+@click.option("--channel", "channels", multiple=True, type=click.Choice(["sms", "whatsapp"]))
+@click.option("--tag", "tags", multiple=True, help="Audience: only subscribers with every one of these tags.")
+@click.option("--audio", "audio", multiple=True, metavar="LANG=URL", help="An https audio URL for a language.")
+@click.option("--when", help="The date the alert names as {date}/{time}: YYYY-MM-DD or YYYY-MM-DD HH:MM.")
+@click.option("--tz", "tz", default="America/Chicago", show_default=True)
+@click.option("--template", help="WhatsApp template Content SID (HX...) for people outside the 24 h window.")
+@click.option("--var", "variables", multiple=True, metavar="N=VALUE", help="Template variable.")
+@pass_ctx
+def broadcast_create(ctx, texts, langs, channels, tags, audio, when, tz, template, variables):
+    """Create a draft alert and print its id."""
+    from . import organizer
+    from .broadcast import BroadcastError
+    data = {"texts": _pairs(texts, "--text"), "audio": _pairs(audio, "--audio"),
+            "audience": {"langs": list(langs), "channels": list(channels), "tags": list(tags)},
+            "when": when, "timezone": tz, "template_sid": template, "template_variables": _pairs(variables, "--var")}
+    try:
+        created = organizer.new_broadcast(ctx.runtime.store, ctx.content().catalog, data, _who())
+    except BroadcastError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(created.id)
+
+
+def _pairs(values, option: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint=option)
+        out[key.strip()] = text
+    return out
+
+
+def _organizer_call(fn, *args):
+    from . import organizer
+    from .broadcast import BroadcastError
+    try:
+        return fn(*args)
+    except (BroadcastError, organizer.NotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@broadcast.command("preview")
+@click.argument("broadcast_id")
+@pass_ctx
+def broadcast_preview(ctx, broadcast_id):
+    """Audience per language and channel, segments per message, estimated segments (cost)."""
+    from . import organizer
+    from .broadcast import text_for
+    the_plan = _organizer_call(organizer.preview, ctx.runtime.store, ctx.content().catalog, ctx.config, broadcast_id)
+    for line in the_plan.lines():
+        click.echo(line)
+    alert = organizer.load(ctx.runtime.store, broadcast_id)
+    for lang in sorted({row.lang for row in the_plan.rows}):
+        text, used = text_for(alert, lang)
+        click.echo(f"\n[{lang}{' (falls back to ' + used + ')' if used != lang else ''}]\n{text}")
+
+
+@broadcast.command("send")
+@click.argument("broadcast_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-wait", is_flag=True, help="Start it and return; follow with `derechos broadcast status`.")
+@pass_ctx
+def broadcast_send(ctx, broadcast_id, yes, no_wait):
+    """Send now (after showing the audience and cost), with a progress bar."""
+    from . import organizer
+    store, catalog = ctx.runtime.store, ctx.content().catalog
+    the_plan = _organizer_call(organizer.preview, store, catalog, ctx.config, broadcast_id)
+    for line in the_plan.lines():
+        click.echo(line)
+    if not yes:
+        click.confirm(f"Send to {the_plan.recipients} people ({the_plan.segments} segments)?", abort=True)
+    _organizer_call(organizer.send, store, catalog, ctx.config, broadcast_id, _who())
+    if no_wait:
+        click.echo(f"sending {broadcast_id}")
+        return
+    _follow(store, broadcast_id, the_plan.recipients)
+
+
+def _follow(store, broadcast_id: str, total: int) -> None:
+    from . import organizer
+    done_fields = ("sent", "queued", "accepted", "delivered", "undelivered", "failed", "read", "skipped_opted_out",
+                   "skipped_unsubscribed", "skipped_outside_window", "skipped_duplicate")
+    with click.progressbar(length=max(total, 1), label=f"broadcast {broadcast_id}") as bar:
+        shown = 0
+        while True:
+            report = organizer.status(store, broadcast_id)
+            figures = report["figures"]
+            handled = sum(figures.get(k, 0) for k in done_fields) + sum(
+                v for k, v in figures.items() if k.startswith("failed_at_send"))
+            bar.update(max(0, min(handled, total) - shown))
+            shown = max(shown, min(handled, total))
+            if report["status"] in ("sent", "cancelled") or handled >= total:
+                break
+            time.sleep(0.5)
+    click.echo(json.dumps(organizer.status(store, broadcast_id), ensure_ascii=False))
+
+
+@broadcast.command("schedule")
+@click.argument("broadcast_id")
+@click.option("--at", required=True, help="Local date and time: YYYY-MM-DD HH:MM.")
+@click.option("--tz", default=None, help="Time zone (default: the alert's).")
+@pass_ctx
+def broadcast_schedule(ctx, broadcast_id, at, tz):
+    """Send later; the worker's scheduler starts it."""
+    from . import organizer
+    when = _organizer_call(organizer.schedule, ctx.runtime.store, ctx.content().catalog, ctx.config, broadcast_id,
+                           at, tz, _who())
+    click.echo(f"scheduled {broadcast_id} for {when.isoformat()}")
+
+
+@broadcast.command("status")
+@click.argument("broadcast_id", required=False)
+@pass_ctx
+def broadcast_status(ctx, broadcast_id):
+    """Delivery figures of one broadcast, or the last ones."""
+    from . import organizer
+    store = ctx.runtime.store
+    ids = [broadcast_id] if broadcast_id else store.broadcast_ids()
+    for one in ids:
+        click.echo(json.dumps(_organizer_call(organizer.status, store, one), ensure_ascii=False))
+
+
+@broadcast.command("cancel")
+@click.argument("broadcast_id")
+@pass_ctx
+def broadcast_cancel(ctx, broadcast_id):
+    """Stop the rest of a broadcast within seconds."""
+    from . import organizer
+    click.echo(json.dumps(_organizer_call(organizer.cancel, ctx.runtime.store, broadcast_id, _who())))
+
+
+@main.group()
+def subscribers():
+    """Import, count and forget subscribers."""
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--lang", default="es", show_default=True, help="Language for rows that name none.")
+@click.option("--region", default="US", show_default=True, help="Country for numbers written without +.")
+@click.option("--tag", "tags", multiple=True, help="A tag for every row.")
+@click.option("--strict", is_flag=True, help="Import nothing if any row is rejected.")
+@pass_ctx
+def subscribers_import(ctx, csv_file, lang, region, tags, strict):
+    """Validate every row first (E.164, language, tags), then store them all in one transaction."""
+    from . import organizer
+    from .importer import CsvFormatError, read_subscribers_csv
+    languages = set(ctx.content().catalog.languages)
+    with click.progressbar(length=0, label="reading", show_pos=True) as bar:
+        def progress(n):
+            bar.update(n - bar.pos)
+        try:
+            result = read_subscribers_csv(csv_file, languages, default_lang=lang, default_region=region,
+                                          extra_tags=tags, progress=progress)
+        except (CsvFormatError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    for rejected in result.rejected:
+        click.echo(f"line {rejected.line}: {rejected.field}: {rejected.reason}", err=True)
+    click.echo(result.summary())
+    if strict and result.rejected:
+        raise click.ClickException("nothing imported (--strict): fix the rows above")
+    written = organizer.import_subscribers(ctx.runtime.store, result, _who())
+    click.echo(f"imported {written} subscribers")
+
+
+@subscribers.command("count")
+@click.option("--lang", "langs", multiple=True)
+@click.option("--channel", "channels", multiple=True, type=click.Choice(["sms", "whatsapp"]))
+@click.option("--tag", "tags", multiple=True)
+@pass_ctx
+def subscribers_count(ctx, langs, channels, tags):
+    """How many subscribed people an audience has."""
+    click.echo(ctx.runtime.store.count_subscribers(langs, channels, [t.lower() for t in tags]))
+
+
+@subscribers.command("forget")
+@click.argument("number")
+@pass_ctx
+def subscribers_forget(ctx, number):
+    """Delete everything stored about one person (state, subscription, hand-offs, delivery records)."""
+    from .importer import parse_number
+    e164, reason, _ = parse_number(number, "US")
+    if e164 is None:
+        raise click.BadParameter(reason or "not a phone number", param_hint="NUMBER")
+    store = ctx.runtime.store
+    removed = store.forget(store.ref(e164))
+    store.audit(_who(), "subscribers.forget", records=removed)
+    click.echo(f"forgotten: {removed} record(s) deleted")
+
+
+@main.group()
+def handoff():
+    """Requests to talk to a person or an interpreter."""
+
+
+@handoff.command("list")
+@click.option("--status", type=click.Choice(["open", "taken", "closed"]), default="open", show_default=True)
+@pass_ctx
+def handoff_list(ctx, status):
+    for item in ctx.runtime.store.handoffs(status=status):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(int(item["opened_at"])))
+        click.echo(f"{item['id']}  {when}  {item['kind']:<11} {item['lang']:<9} {item.get('topic') or '-'}")
+
+
+@handoff.command("take")
+@click.argument("handoff_id")
+@pass_ctx
+def handoff_take(ctx, handoff_id):
+    """Take a request: prints the number to answer (keep it out of notes and chats)."""
+    store = ctx.runtime.store
+    number = store.update_handoff(handoff_id, "taken", _who())
+    if number is None:
+        raise click.ClickException(f"no hand-off '{handoff_id}'")
+    store.audit(_who(), "handoff.take", handoff=handoff_id)
+    click.echo(number)
+
+
+@handoff.command("close")
+@click.argument("handoff_id")
+@pass_ctx
+def handoff_close(ctx, handoff_id):
+    store = ctx.runtime.store
+    if store.update_handoff(handoff_id, "closed", _who()) is None:
+        raise click.ClickException(f"no hand-off '{handoff_id}'")
+    store.audit(_who(), "handoff.close", handoff=handoff_id)
+    click.echo(f"closed {handoff_id}")
+
+
 if __name__ == "__main__":  # `python -m bot.cli` (used by derechos dev for its children)
     main()

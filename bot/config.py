@@ -79,6 +79,8 @@ class Config:
     send_rate: float = 1.0  # segments per second, shared by every worker
     proxy_hops: int = 1
     content_reload_seconds: float = 2.0
+    handoff_webhook_url: str | None = None
+    handoff_notify_to: str | None = None
     settings: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -145,6 +147,12 @@ class Config:
             values["data_key"] = parse_data_key(key)
         elif sid:
             raise ConfigError("DATA_KEY", "required with Twilio credentials (encrypts subscriber data at rest)")
+        if (hook := get("HANDOFF_WEBHOOK_URL")) is not None:
+            values["handoff_webhook_url"] = _url("HANDOFF_WEBHOOK_URL", hook, ("https", "http"))
+        if (notify := get("HANDOFF_NOTIFY_TO")) is not None:
+            if not E164_RE.match(notify.removeprefix("whatsapp:")):
+                raise ConfigError("HANDOFF_NOTIFY_TO", "expected +E.164 or whatsapp:+E.164")
+            values["handoff_notify_to"] = notify
         if (prefix := get("REDIS_PREFIX")) is not None:
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", prefix):
                 raise ConfigError("REDIS_PREFIX", "letters, digits, _ . - only")

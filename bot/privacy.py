@@ -37,7 +37,7 @@ class Vault:
 
         The channel prefix is dropped so the same person is one id on SMS and WhatsApp.
         """
-        number = address.removeprefix("whatsapp:")
+        number = canonical_number(address.removeprefix("whatsapp:"))
         digest = hmac.new(self._lookup_key, number.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:18]).decode()
 
@@ -54,6 +54,17 @@ class Vault:
             return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
         except (InvalidTag, ValueError, TypeError) as exc:
             raise ValueError("cannot decrypt: wrong key or altered data") from exc
+
+
+def canonical_number(number: str) -> str:
+    """One form per person: WhatsApp still writes Mexican mobiles with the "1" Mexico dropped in 2019.
+
+    >>> canonical_number("+5215512345678"), canonical_number("+525512345678"), canonical_number("+15550100")
+    ('+525512345678', '+525512345678', '+15550100')
+    """
+    if number.startswith("+521") and len(number) == 14 and number[1:].isdigit():
+        return "+52" + number[4:]
+    return number
 
 
 def load_or_create_dev_key(instance_dir: Path) -> bytes:

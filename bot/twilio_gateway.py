@@ -117,3 +117,20 @@ class TwilioSender:
         except Exception as exc:  # requests' own errors (ConnectionError, Timeout) and the like
             raise classify(exc) from None
         return message.sid
+
+    def find_sent(self, to: str, body: str, since: float) -> str | None:
+        """The SID of a message with this body sent to `to` since `since`, if Twilio has one.
+
+        Settles a send whose worker died before it learned the answer.
+        """
+        from datetime import datetime, timedelta, timezone
+        after = datetime.fromtimestamp(since, timezone.utc) - timedelta(minutes=1)
+        try:
+            messages = self.client.messages.list(to=to, date_sent_after=after, limit=50)
+        except (TwilioException, OSError) as exc:
+            raise classify(exc) from None
+        for message in messages:
+            created = message.date_created
+            if message.body == body and (created is None or created >= after):
+                return message.sid
+        return None

@@ -14,10 +14,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import conversation, sms
 from .catalog import DEFAULT_LANG
+from .api import api_bp
 from .config import Config
 from .conversation import Event, Outcome, State
 from .errors import BadRequest, ConfigError
-from .jobs import BROADCASTS, REPLIES, enqueue_replies, reply_payload
+from rq import Retry
+
+from .jobs import BROADCASTS, MAX_RETRIES, REPLIES, backoff_schedule, enqueue_replies, notify_handoff, reply_payload
 from .messages import InboundMessage, Reply
 from .runtime import Runtime, configure_logging
 from .twilio_gateway import check_signature, media_from_form, parse_inbound
@@ -44,11 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                                 x_prefix=runtime.config.proxy_hops)
     runtime.content.get()   # load the content now: a broken tree stops start-up with file and line
     app.register_blueprint(twilio_bp)
-    try:
-        from .api import api_bp
-        app.register_blueprint(api_bp, url_prefix="/api")
-    except ImportError:  # pragma: no cover - the organizer API lives in its own module
-        pass
+    app.register_blueprint(api_bp, url_prefix="/api")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -155,8 +154,10 @@ def _handle_queued(runtime: Runtime, content, inbound: InboundMessage) -> Respon
         pipe.multi()   # one MULTI for state, events and jobs (RQ expects it when given a pipeline)
         if not forget:
             store.state_command(pipe, ref, outcome.state)
+        if inbound.channel == "whatsapp":
+            store.touch_window(pipe, ref)
         for event in outcome.events:
-            _apply_event(store, pipe, ref, event)
+            _apply_event(runtime, pipe, ref, inbound, event)
         if payloads:
             enqueue_replies(runtime.queue(REPLIES), payloads, pipeline=pipe)
             store.count_replies_command(pipe, len(payloads))
@@ -168,13 +169,22 @@ def _handle_queued(runtime: Runtime, content, inbound: InboundMessage) -> Respon
     return _twiml(EMPTY_TWIML)
 
 
-def _apply_event(store, pipe, ref: str, event: Event) -> None:
+def _apply_event(runtime: Runtime, pipe, ref: str, inbound: InboundMessage, event: Event) -> None:
+    store = runtime.store
     if event.kind == "opt_out":
         store.opt_out(ref, pipe)
+        store.unsubscribe(ref, pipe)
     elif event.kind == "opt_in":
-        store.opt_in(ref, pipe)
+        tags = [t for t in (event.tag or "").lower().replace(",", " ").split() if t.isalnum()][:3]
+        store.subscribe(ref, inbound.sender, inbound.channel, event.lang, tags, source="keyword", pipe=pipe)
     elif event.kind in ("handoff", "interpreter"):
-        pipe.hincrby(store.key("stats"), event.kind, 1)
+        handoff_id = store.open_handoff(ref, inbound.sender, event.kind, event.lang, event.topic, pipe=pipe)
+        store.count(event.kind, pipe=pipe)
+        if runtime.config.handoff_webhook_url or runtime.config.handoff_notify_to:
+            runtime.queue(REPLIES).enqueue_call(
+                notify_handoff, args=(handoff_id, event.kind, event.lang, event.topic or ""),
+                job_id=f"handoff-{handoff_id}", description="hand-off notice",
+                retry=Retry(max=MAX_RETRIES, interval=backoff_schedule()), pipeline=pipe)
 
 
 def _handle_degraded(runtime: Runtime, content, inbound: InboundMessage) -> Response:

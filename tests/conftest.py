@@ -55,6 +55,7 @@ def env(monkeypatch, redis_url, tmp_path):
     monkeypatch.setenv("DATA_KEY", TEST_KEY)
     monkeypatch.setenv("INSTANCE_DIR", str(tmp_path / "instance"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("SEND_RATE", "1000")   # tests of the rate limit set their own
     values = {}
 
     def set_(**kw):

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -271,6 +271,29 @@ class FakeTwilio:
         except ApiError as e:
             return e.answer()
 
+    def _list(self, account_sid: str, query: dict[str, str], auth: str | None) -> tuple[int, dict]:
+        """ListMessage: filter by To, From and the DateSent day (Twilio filters by day, not time)."""
+        try:
+            self._check_access(account_sid, auth)
+            with self._cond:
+                messages = list(self._messages.values())
+            day = lambda m: parsedate_to_datetime(m["date_created"]).date().isoformat()  # noqa: E731
+            # The twilio library sends DateSent>/< as a date-time; Twilio compares the day.
+            for key, test in (("To", lambda m, v: m["to"] == v), ("From", lambda m, v: m["from"] == v),
+                              ("DateSent", lambda m, v: day(m) == v[:10]),
+                              ("DateSent>", lambda m, v: day(m) >= v[:10]),
+                              ("DateSent<", lambda m, v: day(m) <= v[:10])):
+                if key in query:
+                    messages = [m for m in messages if test(m, query[key])]
+            messages.reverse()   # newest first, like Twilio
+            size = int(query.get("PageSize", 50))
+            uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+            return 200, {"messages": messages[:size], "end": min(size, len(messages)) - 1, "first_page_uri": uri,
+                         "next_page_uri": None, "page": 0, "page_size": size, "previous_page_uri": None,
+                         "start": 0, "uri": uri}
+        except ApiError as e:
+            return e.answer()
+
     def _check_access(self, account_sid: str, auth: str | None) -> None:
         if not self._authorized(auth):
             raise ApiError(401, 20003, "Authenticate")
@@ -317,6 +340,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload)
 
     def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        listing = CREATE_PATH.match(parts.path)
+        if listing:
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            return self._send(*self.server.fake._list(listing[1], query, self.headers.get("Authorization")))
         match = FETCH_PATH.match(urlsplit(self.path).path)
         if not match:
             return self._send(*_not_found(urlsplit(self.path).path).answer())

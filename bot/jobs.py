@@ -32,6 +32,10 @@ BATCH_SIZE = 200
 BATCH_SLICE_SECONDS = 5.0     # a broadcast batch gives its worker back this often, so replies never wait long
 
 
+class YieldToReplies(Exception):
+    """A broadcast batch stops so that its worker answers the people who are writing."""
+
+
 def make_queue(name: str, connection: redis.Redis) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer, default_timeout=JOB_TIMEOUT)
 
@@ -127,7 +131,11 @@ def send_once(store: Store, config: Config, sender, out: Outgoing, owner: str) -
         store.take_over(out.send_id, owner)
     if not isinstance(sender, DryRunSender):   # the outbox is no carrier: no rate to keep
         segments = 1 if reply.content_sid else sms.segment_info(body).segments
-        _wait_for_rate(store, config, segments, reply=out.broadcast is None)
+        try:
+            _wait_for_rate(store, config, segments, reply=out.broadcast is None)
+        except YieldToReplies:
+            store.release_send(out.send_id)
+            raise
     callback = f"{config.public_url}/twilio/status" if config.public_url else None
     try:
         if isinstance(sender, DryRunSender):
@@ -166,7 +174,9 @@ def _wait_for_rate(store: Store, config: Config, segments: int, reply: bool) -> 
     queue_key = make_queue(REPLIES, store.r).key
     while True:
         wait = store.send_wait(segments, config.send_rate, reply, queue_key)
-        if wait <= 0:
+        if wait < 0:
+            raise YieldToReplies()
+        if wait == 0:
             return
         time.sleep(min(wait, 1.0))
 
@@ -272,7 +282,15 @@ def deliver_batch(store: Store, config: Config, sender, broadcast_id: str, refs:
     done: dict[str, int] = {}
     started = time.monotonic()
     for position, ref in enumerate(refs):
-        if time.monotonic() - started > slice_seconds:
+        if store.broadcast_status(broadcast_id) == "cancelled":
+            done["cancelled"] = len(refs) - position
+            break
+        try:
+            if time.monotonic() - started > slice_seconds:
+                raise YieldToReplies()
+            outcome = _send_to_subscriber(store, config, sender, broadcast, ref, owner)
+        except YieldToReplies:
+            # The rest goes back to the front of the broadcasts queue; the worker takes replies first.
             rest = refs[position:]
             make_queue(BROADCASTS, store.r).enqueue_call(
                 send_broadcast_batch, args=(broadcast_id, rest), job_id=f"bc-{broadcast_id}-{uuid.uuid4().hex[:8]}",
@@ -280,10 +298,6 @@ def deliver_batch(store: Store, config: Config, sender, broadcast_id: str, refs:
                 retry=Retry(max=MAX_RETRIES, interval=backoff_schedule()), timeout=120)
             done["continued"] = len(rest)
             break
-        if store.broadcast_status(broadcast_id) == "cancelled":
-            done["cancelled"] = len(refs) - position
-            break
-        outcome = _send_to_subscriber(store, config, sender, broadcast, ref, owner)
         done[outcome] = done.get(outcome, 0) + 1
     _finish_if_done(store, broadcast_id)
     return done

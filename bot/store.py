@@ -44,12 +44,13 @@ return 1
 
 # GCRA rate limit shared by every worker. KEYS[1] = theoretical arrival time (ms), KEYS[2] = the replies
 # queue. ARGV = now (ms), cost (segments), interval per segment (ms), tolerance (ms), priority (1 = reply).
-# Returns 0 when the send may go now, else how many ms to wait. A message goes when the segments before
-# it have had their time, and takes `cost` intervals; a broadcast yields while replies wait.
+# Returns 0 when the send may go now, -1 when a broadcast must make way for waiting replies, else how
+# many ms to wait. A message goes when the segments before it have had their time, and takes `cost`
+# intervals.
 _RATE_SCRIPT = """
 local now = tonumber(ARGV[1])
 if ARGV[5] ~= '1' and redis.call('LLEN', KEYS[2]) > 0 then
-  return 50
+  return -1
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
@@ -278,10 +279,9 @@ class Store:
     # --- rate limit shared by every worker --------------------------------------------------
 
     def send_wait(self, segments: int, per_second: float, reply: bool, replies_queue_key: str) -> float:
-        """Seconds to wait before sending `segments` under the shared rate; 0 means send now.
-
-        Broadcasts also wait while replies are queued: people who wrote go first.
-        """
+        """Seconds to wait before sending `segments` under the shared rate; 0 means send now, and
+        a negative number that a broadcast must give its worker to the replies queued (people who
+        wrote go first)."""
         interval_ms = 1000.0 / per_second
         wait_ms = self._rate_script(keys=[self.key("rate", "send"), replies_queue_key],
                                     args=[int(time.time() * 1000), max(1, segments), interval_ms, 0,

@@ -250,9 +250,9 @@ def web(ctx: Context, host: str, port: int):
 @pass_ctx
 def worker(ctx: Context, burst: bool, name: str | None):
     """Run an RQ worker for the replies then broadcasts queues, with the scheduler."""
-    from rq import Worker
     from rq.serializers import JSONSerializer
     from .jobs import BROADCASTS, REPLIES, make_queue
+    from .worker import GracefulWorker
     runtime = ctx.runtime
     connection = runtime.redis
     if runtime.embedded is not None:
@@ -261,8 +261,10 @@ def worker(ctx: Context, burst: bool, name: str | None):
     notes = runtime.describe_defaults()
     if notes:
         click.echo("development defaults in use: " + "; ".join(notes), err=True)
-    Worker(queues, connection=connection, serializer=JSONSerializer, name=name).work(
-        burst=burst, with_scheduler=True, logging_level=os.environ.get("LOG_LEVEL", "INFO"))
+    # Replies first (queue order); abandoned jobs are looked for every minute, not every ten.
+    GracefulWorker(queues, connection=connection, serializer=JSONSerializer, name=name,
+                   maintenance_interval=60).work(burst=burst, with_scheduler=True,
+                                                 logging_level=os.environ.get("LOG_LEVEL", "INFO"))
 
 
 @main.command()

@@ -13,7 +13,7 @@ from .errors import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SID_RE = re.compile(r"^(AC|MG)[0-9a-fA-F]{32}$")
-E164_RE = re.compile(r"^\+[1-9]\d{7,14}$")
+E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")   # ASCII digits only: \d would take ² or Arabic-Indic digits
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -77,6 +77,7 @@ class Config:
     replies_per_hour: int = 2000
     max_body_chars: int = 1600
     send_rate: float = 1.0  # segments per second, shared by every worker
+    send_margin_ms: float = 40.0  # the rate's window is widened by this, against jitter on the way to Twilio
     proxy_hops: int = 1
     content_reload_seconds: float = 2.0
     handoff_webhook_url: str | None = None
@@ -164,6 +165,7 @@ class Config:
             ("REPLIES_PER_HOUR", "replies_per_hour", lambda n, r: _int(n, r, 1)),
             ("MAX_BODY_CHARS", "max_body_chars", lambda n, r: _int(n, r, 1)),
             ("SEND_RATE", "send_rate", _float),
+            ("SEND_MARGIN_MS", "send_margin_ms", _float),
             ("PROXY_HOPS", "proxy_hops", lambda n, r: _int(n, r, 0)),
             ("CONTENT_RELOAD_SECONDS", "content_reload_seconds", _float),
         ):

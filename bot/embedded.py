@@ -48,7 +48,7 @@ class EmbeddedRedis:
         if not self.socket.exists():
             return False
         try:
-            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1)
+            client = redis.Redis.from_url(self.url, socket_timeout=1)   # no retries: a dead socket answers at once
             try:
                 return bool(client.ping())
             finally:
@@ -88,7 +88,7 @@ class EmbeddedRedis:
         except (OSError, ValueError):
             return
         try:
-            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2)
+            client = redis.Redis.from_url(self.url, socket_timeout=2)
             client.shutdown(nosave=False)
         except redis.RedisError:
             try:

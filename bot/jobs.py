@@ -80,9 +80,9 @@ class DryRunSender:
         body = reply.body if not reply.content_sid else f"[template {reply.content_sid}] {reply.content_variables}"
         return self.store.outbox_append(ref, channel, body, reply.media_url)
 
-    def find_sent(self, to: str, body: str, since: float, ref: str = "") -> str | None:
+    def find_sent(self, to: str, body: str | None, since: float, ref: str = "") -> str | None:
         for entry in reversed(self.store.outbox(ref=ref, last=1000)):
-            if entry.body == body and entry.at >= since - 1:
+            if (body is None or entry.body == body) and entry.at >= since - 1:
                 return entry.id
         return None
 
@@ -123,7 +123,7 @@ def send_once(store: Store, config: Config, sender, out: Outgoing, owner: str) -
     if not claim.won:
         if claim.stale_since is None:
             return "skipped: another worker is sending it"
-        found = _find_sent(sender, out, body, claim.stale_since)
+        found = _find_sent(sender, out, None if reply.content_sid else body, claim.stale_since)
         if found:
             store.record_sent(out.send_id, _ref_to_record(out), found, broadcast=out.broadcast)
             store.count("send_reconciled")
@@ -160,7 +160,7 @@ def _ref_to_record(out: Outgoing) -> str | None:
     return None if out.kind == "delete" else out.ref
 
 
-def _find_sent(sender, out: Outgoing, body: str, since: float) -> str | None:
+def _find_sent(sender, out: Outgoing, body: str | None, since: float) -> str | None:
     try:
         if isinstance(sender, DryRunSender):
             return sender.find_sent(out.address, body, since, ref=out.ref)
@@ -173,7 +173,7 @@ def _find_sent(sender, out: Outgoing, body: str, since: float) -> str | None:
 def _wait_for_rate(store: Store, config: Config, segments: int, reply: bool) -> None:
     queue_key = make_queue(REPLIES, store.r).key
     while True:
-        wait = store.send_wait(segments, config.send_rate, reply, queue_key)
+        wait = store.send_wait(segments, config.send_rate, reply, queue_key, config.send_margin_ms)
         if wait < 0:
             raise YieldToReplies()
         if wait == 0:

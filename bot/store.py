@@ -42,24 +42,38 @@ end
 return 1
 """
 
-# GCRA rate limit shared by every worker. KEYS[1] = theoretical arrival time (ms), KEYS[2] = the replies
-# queue. ARGV = now (ms), cost (segments), interval per segment (ms), tolerance (ms), priority (1 = reply).
-# Returns 0 when the send may go now, -1 when a broadcast must make way for waiting replies, else how
-# many ms to wait. A message goes when the segments before it have had their time, and takes `cost`
-# intervals.
+# The send rate shared by every worker. Two rules together: GCRA spaces sends evenly (a little
+# tolerance lets a late worker catch up a missed slot, so the rate is used fully), and a sliding log
+# of the last second's segments makes the limit hard: never more than `capacity` in any window.
+# KEYS: GCRA time (ms), the replies queue, the sliding log. ARGV: now (ms), cost (segments), interval
+# (ms), tolerance (ms), priority (1 = reply), capacity, window (ms), a unique id.
+# Returns 0: send now; -1: a broadcast must make way for waiting replies; else ms to wait.
 _RATE_SCRIPT = """
 local now = tonumber(ARGV[1])
 if ARGV[5] ~= '1' and redis.call('LLEN', KEYS[2]) > 0 then
   return -1
 end
+local cost = tonumber(ARGV[2])
+local capacity = tonumber(ARGV[6])
+local window = tonumber(ARGV[7])
+if cost > capacity then cost = capacity end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+local used = redis.call('ZCARD', KEYS[3])
+if used + cost > capacity then
+  local oldest = redis.call('ZRANGE', KEYS[3], used + cost - capacity - 1, used + cost - capacity - 1, 'WITHSCORES')
+  return math.max(1, math.ceil(tonumber(oldest[2]) + window - now))
+end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local allowed_at = tat - tonumber(ARGV[4])
-if allowed_at > now then
-  return math.ceil(allowed_at - now)
+if tat - tonumber(ARGV[4]) > now then
+  return math.ceil(tat - tonumber(ARGV[4]) - now)
 end
-local new_tat = tat + tonumber(ARGV[2]) * tonumber(ARGV[3])
+local new_tat = tat + cost * tonumber(ARGV[3])
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+for i = 1, cost do
+  redis.call('ZADD', KEYS[3], now, ARGV[8] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[3], math.ceil(window) * 2)
 return 0
 """
 
@@ -278,14 +292,19 @@ class Store:
 
     # --- rate limit shared by every worker --------------------------------------------------
 
-    def send_wait(self, segments: int, per_second: float, reply: bool, replies_queue_key: str) -> float:
+    def send_wait(self, segments: int, per_second: float, reply: bool, replies_queue_key: str,
+                  margin_ms: float = 40.0) -> float:
         """Seconds to wait before sending `segments` under the shared rate; 0 means send now, and
         a negative number that a broadcast must give its worker to the replies queued (people who
-        wrote go first)."""
+        wrote go first). `margin_ms` widens the window against jitter between here and Twilio."""
+        import uuid as _uuid
+        capacity = max(1, int(per_second))
+        window_ms = capacity / per_second * 1000.0 + margin_ms
         interval_ms = 1000.0 / per_second
-        wait_ms = self._rate_script(keys=[self.key("rate", "send"), replies_queue_key],
-                                    args=[int(time.time() * 1000), max(1, segments), interval_ms, 0,
-                                          "1" if reply else "0"])
+        wait_ms = self._rate_script(
+            keys=[self.key("rate", "send"), replies_queue_key, self.key("rate", "log")],
+            args=[int(time.time() * 1000), max(1, segments), interval_ms, 2 * interval_ms, "1" if reply else "0",
+                  capacity, window_ms, _uuid.uuid4().hex[:12]])
         return int(wait_ms) / 1000.0
 
     # --- subscribers -------------------------------------------------------------------------

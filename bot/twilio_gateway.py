@@ -3,6 +3,7 @@ InboundMessage, and sending through the REST API with errors classified."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Mapping
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -24,6 +25,7 @@ OUTSIDE_WINDOW = 63016       # WhatsApp, more than 24 h since they last wrote: n
 RATE_LIMITED = {20429, 14107, 30022}
 ACCEPTED_MEDIA = ("image/", "audio/", "video/", "application/pdf", "text/vcard", "text/x-vcard")
 MAX_MEDIA = 10
+_E164 = re.compile(r"^\+[0-9]{6,15}$")   # ASCII digits only
 
 
 def check_signature(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
@@ -45,7 +47,7 @@ def parse_inbound(form: Mapping[str, str], media: list[tuple[str, str]] | None =
         raise BadRequest("malformed MessageSid")
     channel = WHATSAPP if sender.startswith("whatsapp:") else SMS
     number = sender.removeprefix("whatsapp:")
-    if not (number.startswith("+") and number[1:].isdigit() and 7 <= len(number) <= 16):
+    if not _E164.match(number):
         raise BadRequest("From is not an E.164 number")
     body = (form.get("Body") or "")[:max_body]
     accepted = tuple((url, kind) for url, kind in (media or [])[:MAX_MEDIA]
@@ -126,11 +128,15 @@ class TwilioSender:
         from datetime import datetime, timedelta, timezone
         after = datetime.fromtimestamp(since, timezone.utc) - timedelta(minutes=1)
         try:
-            messages = self.client.messages.list(to=to, date_sent_after=after, limit=50)
+            # No DateSent filter: a message still queued at Twilio has no send date yet.
+            messages = self.client.messages.list(to=to, limit=50)
         except (TwilioException, OSError) as exc:
             raise classify(exc) from None
         for message in messages:
             created = message.date_created
-            if message.body == body and (created is None or created >= after):
+            if created is not None and created < after:
+                continue
+            # A template's text is Twilio's to render: any message to them since the claim is it.
+            if body is None or message.body == body:
                 return message.sid
         return None

@@ -2,9 +2,13 @@
 edge; deciding is the conversation's job; storing is the store's; sending is the worker's."""
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import os
 import time
 from pathlib import Path
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import redis
@@ -79,8 +83,12 @@ def _verify(runtime: Runtime) -> dict[str, str]:
         abort(400, "malformed form")
     token = config.twilio_auth_token or _dev_token(runtime)
     signature = request.headers.get("X-Twilio-Signature")
-    url = _public_url(config)
-    if not check_signature(token, url, request.form, signature):
+    try:
+        url = _public_url(config)
+        valid = check_signature(token, url, request.form, signature)
+    except ValueError:   # a malformed host, port or forwarded prefix: it is not what Twilio signed
+        valid = False
+    if not valid:
         runtime_store_count(runtime, "bad_signature")
         abort(403, "invalid signature")
     return form
@@ -96,11 +104,20 @@ def dev_auth_token(config: Config) -> str:
 
 
 def _public_url(config: Config) -> str:
-    """The URL Twilio signed: PUBLIC_URL + path when set, else the request URL (after ProxyFix)."""
+    """The URL Twilio signed: PUBLIC_URL + path when set, else the request URL (after ProxyFix).
+
+    The path and query are taken as they came on the wire: a decoded path (%3A read as :) would
+    not be the URL Twilio signed.
+    """
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    if not raw.startswith("/"):
+        raw = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
+        if environ.get("QUERY_STRING"):
+            raw += "?" + environ["QUERY_STRING"]
     if config.public_url:
-        query = request.query_string.decode("latin-1")
-        return config.public_url + request.path + (("?" + query) if query else "")
-    return request.url
+        return config.public_url + raw
+    return f"{request.scheme}://{request.host}{request.script_root}{raw}"
 
 
 def runtime_store_count(runtime: Runtime, name: str) -> None:
@@ -130,6 +147,7 @@ def inbound_message():
 def _handle_queued(runtime: Runtime, content, inbound: InboundMessage) -> Response:
     """Two Redis round trips: one to read what we know, one transaction to write the outcome."""
     store, config = runtime.store, runtime.config
+    replay_journal(runtime)
     ref = store.ref(inbound.sender)
     arrival = store.arrival(inbound.message_sid, ref)
     if not arrival.first:
@@ -189,12 +207,55 @@ def _apply_event(runtime: Runtime, pipe, ref: str, inbound: InboundMessage, even
 
 def _handle_degraded(runtime: Runtime, content, inbound: InboundMessage) -> Response:
     outcome = conversation.handle(inbound, State(), content.catalog, content.matcher)
+    # STOP and delete requests cannot wait for Redis: keep them on disk, replayed when it is back.
+    for event in outcome.events:
+        if event.kind in ("opt_out", "delete"):
+            journal_event(runtime.config.instance_dir, event.kind, runtime.vault.ref(inbound.sender))
     runtime.degraded_count = getattr(runtime, "degraded_count", 0) + 1
     runtime.degraded_since = getattr(runtime, "degraded_since", None) or time.time()
     messages = "".join(
         f"<Message>{escape(sms.render(r.body, inbound.channel, runtime.config.sms_fold)[:sms.TWILIO_BODY_LIMIT])}"
         "</Message>" for r in outcome.replies)
     return _twiml(f'<?xml version="1.0" encoding="UTF-8"?><Response>{messages}</Response>')
+
+
+JOURNAL = "pending-events.jsonl"
+
+
+def journal_event(instance_dir: Path, kind: str, ref: str) -> None:
+    """Append an opt-out or delete request taken while Redis was down (refs only, never numbers)."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    with open(instance_dir / JOURNAL, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(json.dumps({"kind": kind, "ref": ref, "at": int(time.time())}) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def replay_journal(runtime: Runtime) -> int:
+    """Carry out what was journaled during an outage; cheap when there is nothing (one stat)."""
+    path = runtime.config.instance_dir / JOURNAL
+    if not path.exists():
+        return 0
+    store, done = runtime.store, 0
+    with open(path, "r+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("kind") == "opt_out":
+                store.opt_out(entry["ref"])
+                store.unsubscribe(entry["ref"])
+            elif entry.get("kind") == "delete":
+                store.forget(entry["ref"])
+            done += 1
+        handle.truncate(0)
+    path.unlink(missing_ok=True)
+    if done:
+        log.warning("replayed %d opt-out/delete request(s) taken while Redis was down", done)
+    return done
 
 
 def _with_media_url(config: Config, lang: str, reply: Reply) -> Reply:

@@ -5,7 +5,7 @@ of them (frozen audience, batches on the broadcasts queue) beside the baseline o
 message, and the send rate achieved by real worker processes against the configured rate with a fake
 Twilio that answers in 50 ms.
 
-    python bench/broadcast.py [--subscribers 100000] [--rate 50] [--workers 6] [--seconds 30]
+    python bench/broadcast.py [--subscribers 100000] [--rate 50] [--workers 4] [--seconds 30]
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=50.0, help="configured segments per second")
-    parser.add_argument("--workers", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure the send rate")
     args = parser.parse_args()
     n = args.subscribers

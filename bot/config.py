@@ -77,6 +77,7 @@ class Config:
     replies_per_hour: int = 2000
     max_body_chars: int = 1600
     send_rate: float = 1.0  # segments per second, shared by every worker
+    send_rate_whatsapp: float | None = None  # the WhatsApp sender's own rate, when it is another sender
     send_margin_ms: float = 40.0  # the rate's window is widened by this, against jitter on the way to Twilio
     proxy_hops: int = 1
     content_reload_seconds: float = 2.0
@@ -88,6 +89,16 @@ class Config:
     def dry_run(self) -> bool:
         """True when no Twilio credentials are set: replies go to the local outbox."""
         return not self.twilio_account_sid
+
+    def rate_for(self, channel: str) -> tuple[str, float]:
+        """The rate bucket a send on `channel` draws from, and its segments per second.
+
+        With a Messaging Service or one number both channels share one bucket; a separate WhatsApp
+        sender with its own SEND_RATE_WHATSAPP has its own.
+        """
+        if channel == "whatsapp" and self.send_rate_whatsapp:
+            return "whatsapp", self.send_rate_whatsapp
+        return "default", self.send_rate
 
     @property
     def embedded_redis(self) -> bool:
@@ -165,6 +176,7 @@ class Config:
             ("REPLIES_PER_HOUR", "replies_per_hour", lambda n, r: _int(n, r, 1)),
             ("MAX_BODY_CHARS", "max_body_chars", lambda n, r: _int(n, r, 1)),
             ("SEND_RATE", "send_rate", _float),
+            ("SEND_RATE_WHATSAPP", "send_rate_whatsapp", _float),
             ("SEND_MARGIN_MS", "send_margin_ms", _float),
             ("PROXY_HOPS", "proxy_hops", lambda n, r: _int(n, r, 0)),
             ("CONTENT_RELOAD_SECONDS", "content_reload_seconds", _float),

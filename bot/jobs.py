@@ -132,7 +132,7 @@ def send_once(store: Store, config: Config, sender, out: Outgoing, owner: str) -
     if not isinstance(sender, DryRunSender):   # the outbox is no carrier: no rate to keep
         segments = 1 if reply.content_sid else sms.segment_info(body).segments
         try:
-            _wait_for_rate(store, config, segments, reply=out.broadcast is None)
+            _wait_for_rate(store, config, segments, reply=out.broadcast is None, channel=out.channel)
         except YieldToReplies:
             store.release_send(out.send_id)
             raise
@@ -170,10 +170,11 @@ def _find_sent(sender, out: Outgoing, body: str | None, since: float) -> str | N
         return None
 
 
-def _wait_for_rate(store: Store, config: Config, segments: int, reply: bool) -> None:
+def _wait_for_rate(store: Store, config: Config, segments: int, reply: bool, channel: str) -> None:
     queue_key = make_queue(REPLIES, store.r).key
+    bucket, rate = config.rate_for(channel)
     while True:
-        wait = store.send_wait(segments, config.send_rate, reply, queue_key, config.send_margin_ms)
+        wait = store.send_wait(segments, rate, reply, queue_key, config.send_margin_ms, bucket=bucket)
         if wait < 0:
             raise YieldToReplies()
         if wait == 0:

@@ -293,7 +293,7 @@ class Store:
     # --- rate limit shared by every worker --------------------------------------------------
 
     def send_wait(self, segments: int, per_second: float, reply: bool, replies_queue_key: str,
-                  margin_ms: float = 40.0) -> float:
+                  margin_ms: float = 40.0, bucket: str = "default") -> float:
         """Seconds to wait before sending `segments` under the shared rate; 0 means send now, and
         a negative number that a broadcast must give its worker to the replies queued (people who
         wrote go first). `margin_ms` widens the window against jitter between here and Twilio."""
@@ -302,7 +302,7 @@ class Store:
         window_ms = capacity / per_second * 1000.0 + margin_ms
         interval_ms = 1000.0 / per_second
         wait_ms = self._rate_script(
-            keys=[self.key("rate", "send"), replies_queue_key, self.key("rate", "log")],
+            keys=[self.key("rate", "send", bucket), replies_queue_key, self.key("rate", "log", bucket)],
             args=[int(time.time() * 1000), max(1, segments), interval_ms, 2 * interval_ms, "1" if reply else "0",
                   capacity, window_ms, _uuid.uuid4().hex[:12]])
         return int(wait_ms) / 1000.0
@@ -546,6 +546,8 @@ class Store:
             pipe.hdel(self.key("optout"), ref)
             pipe.delete(self.key("msgs", ref))
             pipe.delete(self.key("window", ref))
+            minute = int(time.time() // 60)
+            pipe.delete(self.key("rate", ref, str(minute)), self.key("rate", ref, str(minute - 1)))
             for sid in sids:
                 pipe.delete(self.key("status", sid))
             pipe.delete(self.key("sub", ref))

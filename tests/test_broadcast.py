@@ -258,3 +258,40 @@ def test_dates_in_preview_use_babel(api):
     broadcast_id = create(client, headers, texts={"es": "Fecha límite: {date}", "en": "Deadline: {date}"},
                           when=date(2027, 1, 15).isoformat())
     assert client.get(f"/api/broadcasts/{broadcast_id}/preview", headers=headers).status_code == 200
+
+
+def test_handoff_notifies_a_webhook_without_the_number(env, redis):
+    """The on-call system hears that someone asked for a person; never who."""
+    import http.server
+    import threading
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = env(HANDOFF_WEBHOOK_URL=f"http://127.0.0.1:{server.server_port}/hook")
+        runtime = Runtime(config, connection=redis)
+        phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), "derechos-dev-token")
+        phone.text("necesito un interprete", sender="+13125550161")
+        run_worker(redis)
+    finally:
+        server.shutdown()
+    [body] = received
+    notice = json.loads(body)
+    assert notice["kind"] == "interpreter" and notice["lang"] == "es"
+    assert "5550161" not in body.decode()
+
+
+def test_separate_whatsapp_rate_has_its_own_bucket(env):
+    config = env(SEND_RATE="1", SEND_RATE_WHATSAPP="80")
+    assert config.rate_for("sms") == ("default", 1.0)
+    assert config.rate_for("whatsapp") == ("whatsapp", 80.0)

@@ -29,7 +29,7 @@ from bot import organizer  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.embedded import EmbeddedRedis  # noqa: E402
 from bot.importer import ImportRow  # noqa: E402
-from bot.jobs import BROADCASTS, REPLIES, fan_out, make_queue, reply_payload, send_reply  # noqa: E402
+from bot.jobs import fan_out, make_queue, reply_payload, send_reply  # noqa: E402
 from bot.messages import Reply  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from tests.fake_twilio import FakeTwilio  # noqa: E402

@@ -251,6 +251,7 @@ def web(ctx: Context, host: str, port: int):
 def worker(ctx: Context, burst: bool, name: str | None):
     """Run an RQ worker for the replies then broadcasts queues, with the scheduler."""
     from rq.serializers import JSONSerializer
+
     from .jobs import BROADCASTS, REPLIES, make_queue
     from .worker import GracefulWorker
     runtime = ctx.runtime
@@ -416,6 +417,7 @@ def queue(ctx: Context, action: str, requeue_all: bool, job_ids: tuple[str, ...]
     """Queue depths, failed jobs (the dead letters) and requeueing them."""
     from rq.job import Job
     from rq.serializers import JSONSerializer
+
     from .jobs import BROADCASTS, REPLIES, make_queue
     from .privacy import redact
     connection = ctx.runtime.redis

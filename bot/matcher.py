@@ -6,7 +6,6 @@ scorers are pure, and one ranker decides. The index is built once per catalog lo
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -14,10 +13,8 @@ import snowballstemmer
 from rapidfuzz.distance import Levenshtein
 
 from .catalog import Catalog
-from .text import normalize, tokens
+from .text import tokens
 
-# Carrier commands first, then the person's own requests, then navigation; topics last.
-COMMAND_PRIORITY = ("stop", "help", "start", "delete", "human", "interpreter", "more", "menu")
 # Words that may surround a command without changing it ("stop please", "baja por favor",
 # "necesito ayuda", "can you help me"). A command is still only the whole message.
 POLITE = frozenset("""por favor porfavor please pls plz gracias thanks thank you ok okay ya pues quiero quisiera
@@ -511,5 +508,3 @@ def _in_order(stems: list[str], start: int, phrase: tuple[str, ...]) -> bool:
         i += 1
     return True
 
-
-_DIGITS = re.compile(r"^\d+$")

@@ -42,9 +42,25 @@ from babel.messages.catalog import Catalog as _BabelCatalog
 from babel.messages.pofile import PoFileError, PoFileParser, unescape, write_po
 
 from . import sms
-from .catalog import (BASE_LANGS, COMMANDS, DEFAULT_LANG, FIRST_REPLY_SEGMENTS, LABEL_MAX, PAGE_SEGMENTS,
-                      STATUSES, SYSTEM_KEYS, Catalog, Problem, Topic, _fill, _read_system, _read_topic,
-                      _Reader, check_content, placeholders)
+from .catalog import (
+    BASE_LANGS,
+    COMMANDS,
+    DEFAULT_LANG,
+    FIRST_REPLY_SEGMENTS,
+    LABEL_MAX,
+    PAGE_SEGMENTS,
+    STATUSES,
+    SYSTEM_KEYS,
+    Catalog,
+    Problem,
+    Topic,
+    _fill,
+    _read_system,
+    _read_topic,
+    _Reader,
+    check_content,
+    placeholders,
+)
 from .errors import ContentError
 from .text import normalize
 

@@ -13,17 +13,15 @@ from xml.sax.saxutils import escape
 
 import redis
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_from_directory
+from rq import Retry
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import conversation, sms
-from .catalog import DEFAULT_LANG
 from .api import api_bp
 from .config import Config
-from .conversation import Event, Outcome, State
-from .errors import BadRequest, ConfigError
-from rq import Retry
-
+from .conversation import Event, State
+from .errors import BadRequest
 from .jobs import BROADCASTS, MAX_RETRIES, REPLIES, backoff_schedule, enqueue_replies, notify_handoff, reply_payload
 from .messages import InboundMessage, Reply
 from .runtime import Runtime, configure_logging
@@ -81,7 +79,7 @@ def _verify(runtime: Runtime) -> dict[str, str]:
         form = request.form.to_dict(flat=True)
     except Exception:  # undecodable body
         abort(400, "malformed form")
-    token = config.twilio_auth_token or _dev_token(runtime)
+    token = dev_auth_token(config)
     signature = request.headers.get("X-Twilio-Signature")
     try:
         url = _public_url(config)
@@ -94,12 +92,9 @@ def _verify(runtime: Runtime) -> dict[str, str]:
     return form
 
 
-def _dev_token(runtime: Runtime) -> str:
-    """Dry-run has no Twilio token; local clients (derechos chat, tests) sign with this one."""
-    return dev_auth_token(runtime.config)
-
-
 def dev_auth_token(config: Config) -> str:
+    """The token signatures are checked with: Twilio's, or in dry-run (no Twilio) the one local
+    clients (derechos chat, tests) sign with."""
     return config.twilio_auth_token or "derechos-dev-token"
 
 

@@ -147,6 +147,7 @@ def run_worker(connection, burst: bool = True):
     """Run a real RQ worker in this process until the queues are empty."""
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
+
     from bot.jobs import BROADCASTS, REPLIES, make_queue
     queues = [make_queue(REPLIES, connection), make_queue(BROADCASTS, connection)]
     worker = SimpleWorker(queues, connection=connection, serializer=JSONSerializer)

@@ -7,7 +7,6 @@ first, and WhatsApp recipients outside the 24-hour window get the template.
 from __future__ import annotations
 
 import collections
-import math
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from bot.importer import ImportRow
 from bot.jobs import BROADCASTS, REPLIES, make_queue
 from bot.runtime import Runtime
 from bot.web import create_app
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, TEST_KEY, Phone, run_worker
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, Phone, run_worker
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,10 +6,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.catalog import load_catalog
-from bot.conversation import reply_language, State
+from bot.conversation import State, reply_language
 from bot.matcher import Matcher
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,6 +35,7 @@ def test_web_target_imports_and_is_an_app_factory():
 
 def test_worker_target_is_the_console_script():
     from click.testing import CliRunner
+
     from bot.cli import main
     argv = procfile()["worker"]
     assert argv[0] == "derechos"

@@ -24,11 +24,11 @@ TOPIC_FIELDS = {"title", "menu", "label", "status", "keywords", "phrases", "rela
 REQUIRED_TOPIC_FIELDS = ("title", "menu", "label", "status", "keywords", "sources")
 SYSTEM_KEYS = ("welcome", "menu_header", "menu_footer", "more_hint", "more_end", "help", "stop", "start",
                "not_understood", "language_changed", "fallback_notice", "interpreter", "handoff", "deleted",
-               "rate_limited")
+               "rate_limited", "ask_region", "region_saved")
 COMMANDS = ("menu", "more", "help", "stop", "start", "delete", "human", "interpreter")
 LANGUAGE_FIELDS = {"id", "name", "autonyms", "iso639_3", "fallback", "select", "ask_region", "regions", "notes"}
 # Placeholders filled when a message is sent, not from settings.
-RUNTIME_PLACEHOLDERS = {"language"}
+RUNTIME_PLACEHOLDERS = {"language", "region"}
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".amr", ".m4a", ".aac", ".wav"}
 LABEL_MAX = 18
 FIRST_REPLY_SEGMENTS = 2

@@ -669,7 +669,8 @@ def handoff():
 def handoff_list(ctx, status):
     for item in ctx.runtime.store.handoffs(status=status):
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(int(item["opened_at"])))
-        click.echo(f"{item['id']}  {when}  {item['kind']:<11} {item['lang']:<9} {item.get('topic') or '-'}")
+        click.echo(f"{item['id']}  {when}  {item['kind']:<11} {item['lang']:<9} {item.get('topic') or '-':<15} "
+                   f"{item.get('region') or ''}")
 
 
 @handoff.command("take")

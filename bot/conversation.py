@@ -22,10 +22,13 @@ class State:
     topic: str | None = None           # last topic answered (for MAS / MORE and hand-off context)
     page: int = 0                      # last page of that topic they saw
     opted_out: bool = False
+    awaiting_region: bool = False      # we asked which town or region (the variety depends on it)
+    region: str | None = None          # their answer, for interpreter hand-offs
 
     def to_dict(self) -> dict:
         return {"lang": self.lang, "lang_chosen": self.lang_chosen, "menu": list(self.menu), "topic": self.topic,
-                "page": self.page, "opted_out": self.opted_out}
+                "page": self.page, "opted_out": self.opted_out, "awaiting_region": self.awaiting_region,
+                "region": self.region}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "State":
@@ -44,6 +47,7 @@ class Event:
     lang: str
     topic: str | None = None
     tag: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,14 @@ def reply_language(match: Match, state: State, catalog: Catalog) -> str:
 def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Matcher) -> Outcome:
     """Decide the replies to one inbound message."""
     match = matcher.match(inbound.body, list(state.menu) or None)
+    if state.awaiting_region:
+        state = replace(state, awaiting_region=False)
+        region = _region_answer(inbound.body, match)
+        if region:
+            lang = reply_language(match, state, catalog)
+            menu_text, ids = catalog.menu(lang)
+            saved = catalog.text("region_saved", lang, region=region)
+            return Outcome((Reply(saved + "\n" + menu_text),), replace(state, region=region, menu=tuple(ids)), match)
     lang = reply_language(match, state, catalog)
     state = replace(state, lang=lang)
     intent = match.intent
@@ -92,7 +104,7 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         if match.tag == "interpreter" or language.indigenous:
             name = language.display_name(DEFAULT_LANG if language.indigenous else lang)
             return Outcome((Reply(say("interpreter", language=name)),), state, match,
-                           (Event("interpreter", lang, topic=state.topic),))
+                           (Event("interpreter", lang, topic=state.topic, region=state.region),))
         return Outcome((Reply(say("handoff")),), state, match, (Event("handoff", lang, topic=state.topic),))
     if intent == "language":
         new_lang = catalog.resolve_lang(match.language)
@@ -103,7 +115,12 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
             first = catalog.text("fallback_notice", new_lang, language=language.display_name(DEFAULT_LANG))
         else:
             first = catalog.text("language_changed", new_lang)
-        return Outcome((Reply(first), Reply(menu_text)), replace(state, menu=tuple(ids), topic=None, page=0), match)
+        state = replace(state, menu=tuple(ids), topic=None, page=0)
+        if language.ask_region:
+            # One written text does not reach every variety: ask where they are from, menu still open.
+            first += "\n" + catalog.text("ask_region", new_lang)
+            state = replace(state, awaiting_region=True)
+        return Outcome((Reply(first), Reply(menu_text)), state, match)
     if intent == "more":
         if state.topic is None:
             return _menu(catalog, lang, state, match)
@@ -116,6 +133,14 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
     if intent == "unknown":
         return Outcome((Reply(say("not_understood")),), state, match)
     return _page(catalog, lang, state, match, intent, 0)
+
+
+def _region_answer(body: str, match: Match) -> str | None:
+    """The town or region they wrote, unless the message is a command, a menu number or a topic."""
+    if match.intent != "unknown" or match.number is not None:
+        return None
+    words = " ".join(body.split())[:60].strip(" .,;:!?¿¡")
+    return words if words and any(c.isalpha() for c in words) else None
 
 
 def _menu(catalog: Catalog, lang: str, state: State, match: Match) -> Outcome:

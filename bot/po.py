@@ -93,6 +93,8 @@ SYSTEM_NOTES = {
     "handoff": "Sent when the person asks to talk to a person.",
     "deleted": "Sent after the person's data is deleted.",
     "rate_limited": "Sent when someone sends too many messages in a short time.",
+    "ask_region": "Added after choosing a language of many varieties: asks the person's town or region.",
+    "region_saved": "Sent after the person names their town or region ({region} is their answer).",
 }
 COMMAND_NOTES = {
     "menu": "show the menu of topics",

@@ -477,13 +477,14 @@ class Store:
 
     # --- hand-offs to a person ---------------------------------------------------------------
 
-    def open_handoff(self, ref: str, address: str, kind: str, lang: str, topic: str | None, pipe=None) -> str:
+    def open_handoff(self, ref: str, address: str, kind: str, lang: str, topic: str | None, pipe=None,
+                     region: str | None = None) -> str:
         import uuid as _uuid
         handoff_id = _uuid.uuid4().hex[:10]
         target = pipe if pipe is not None else self.r
         target.hset(self.key("handoff", handoff_id), mapping={
             "id": handoff_id, "ref": ref, "addr": self.seal_address(ref, address), "kind": kind, "lang": lang,
-            "topic": topic or "", "status": "open", "opened_at": int(time.time())})
+            "topic": topic or "", "region": region or "", "status": "open", "opened_at": int(time.time())})
         target.expire(self.key("handoff", handoff_id), 90 * DAY)
         target.zadd(self.key("handoffs"), {handoff_id: time.time()})
         return handoff_id

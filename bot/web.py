@@ -191,7 +191,8 @@ def _apply_event(runtime: Runtime, pipe, ref: str, inbound: InboundMessage, even
         tags = [t for t in (event.tag or "").lower().replace(",", " ").split() if t.isalnum()][:3]
         store.subscribe(ref, inbound.sender, inbound.channel, event.lang, tags, source="keyword", pipe=pipe)
     elif event.kind in ("handoff", "interpreter"):
-        handoff_id = store.open_handoff(ref, inbound.sender, event.kind, event.lang, event.topic, pipe=pipe)
+        handoff_id = store.open_handoff(ref, inbound.sender, event.kind, event.lang, event.topic, pipe=pipe,
+                                        region=event.region)
         store.count(event.kind, pipe=pipe)
         if runtime.config.handoff_webhook_url or runtime.config.handoff_notify_to:
             runtime.queue(REPLIES).enqueue_call(

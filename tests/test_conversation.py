@@ -157,3 +157,27 @@ def test_reply_language_is_remembered(content):
     assert person.state.lang == "en"
     outcome = person.says("3")
     assert outcome.replies[0].body.startswith(content[0].answer(content[0].topic_ids[2], "en").topic.pages[0])
+
+
+def test_a_language_of_many_varieties_asks_the_region_for_the_interpreter(content):
+    catalog = content[0]
+    person = Person(content)
+    first = person.says("hablo mixteco").replies[0].body
+    assert catalog.text("ask_region", "mixteco") in first and person.state.awaiting_region
+    outcome = person.says("San Juan Mixtepec, Oaxaca")
+    assert person.state.region == "San Juan Mixtepec, Oaxaca" and not person.state.awaiting_region
+    assert outcome.replies[0].body.startswith(catalog.text("region_saved", "mixteco", region="San Juan Mixtepec, Oaxaca"))
+    outcome = person.says("interprete")
+    assert [(e.kind, e.region) for e in outcome.events] == [("interpreter", "San Juan Mixtepec, Oaxaca")]
+
+
+def test_the_region_question_does_not_trap_a_menu_choice_or_stop(content):
+    person = Person(content)
+    person.says("mam")
+    assert person.says("1").match.intent == content[0].topic_ids[0]
+    assert not person.state.awaiting_region and person.state.region is None
+    person.says("mam")
+    assert [e.kind for e in person.says("STOP").events] == ["opt_out"]
+    person = Person(content)
+    person.says("maya")                       # one variety reaches everyone: no question
+    assert not person.state.awaiting_region

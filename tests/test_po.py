@@ -79,6 +79,8 @@ TINY = {
         handoff: "Una persona te responderá. Horario: {help_hours}."
         deleted: "Borramos tus datos."
         rate_limited: "Espera unos minutos."
+        ask_region: "¿De qué pueblo eres?"
+        region_saved: "Anotamos: {region}."
 
         # Palabras de cada comando.
         commands:
@@ -111,6 +113,8 @@ TINY = {
         handoff: "A person will answer. Hours: {help_hours}."
         deleted: "We deleted your data."
         rate_limited: "Please wait a few minutes."
+        ask_region: "What town are you from?"
+        region_saved: "Noted: {region}."
 
         # Words for each command.
         commands:

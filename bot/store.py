@@ -487,6 +487,8 @@ class Store:
             "topic": topic or "", "region": region or "", "status": "open", "opened_at": int(time.time())})
         target.expire(self.key("handoff", handoff_id), 90 * DAY)
         target.zadd(self.key("handoffs"), {handoff_id: time.time()})
+        target.sadd(self.key("handoffs", "of", ref), handoff_id)     # so a delete request finds them at once
+        target.expire(self.key("handoffs", "of", ref), 90 * DAY)
         return handoff_id
 
     def handoffs(self, status: str | None = None, last: int = 50) -> list[dict[str, str]]:
@@ -541,7 +543,7 @@ class Store:
         removed = 0
         sids = [s.decode() for s in self.r.smembers(self.key("msgs", ref))]
         sub = self.subscriber(ref)
-        handoffs = [h["id"] for h in self.handoffs(last=10_000) if h.get("ref") == ref]
+        handoffs = [h.decode() for h in self.r.smembers(self.key("handoffs", "of", ref))]
         with self.r.pipeline(transaction=False) as pipe:
             pipe.delete(self.key("state", ref))
             pipe.hdel(self.key("optout"), ref)
@@ -562,6 +564,7 @@ class Store:
             for handoff_id in handoffs:
                 pipe.delete(self.key("handoff", handoff_id))
                 pipe.zrem(self.key("handoffs"), handoff_id)
+            pipe.delete(self.key("handoffs", "of", ref))
             removed += sum(int(x) for x in pipe.execute() if isinstance(x, int))
         # The dry-run outbox names people by ref too.
         outbox = self.r.lrange(self.key("outbox"), 0, -1)

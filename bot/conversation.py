@@ -116,7 +116,10 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         else:
             first = catalog.text("language_changed", new_lang)
         state = replace(state, menu=tuple(ids), topic=None, page=0)
-        if language.ask_region:
+        if match.tag:   # they said where from in the same message
+            first += "\n" + catalog.text("region_saved", new_lang, region=match.tag)
+            state = replace(state, region=match.tag, awaiting_region=False)
+        elif language.ask_region:
             # One written text does not reach every variety: ask where they are from, menu still open.
             first += "\n" + catalog.text("ask_region", new_lang)
             state = replace(state, awaiting_region=True)

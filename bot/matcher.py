@@ -354,6 +354,16 @@ class Matcher:
             target = self.index.languages.get(" ".join(framed)) if framed and len(framed) <= 3 else None
             if target:
                 return Match("language", lang, 1.0, language=target, matched=" ".join(framed))
+        if len(words) <= 10:
+            # "hablo mixteco de guerrero", "I speak Mam from Todos Santos": the language and where from.
+            for cut, word in enumerate(words):
+                if word in ("de", "del", "from") and 0 < cut < len(words) - 1:
+                    framed = [w for w in words[:cut] if w not in LANGUAGE_FRAME]
+                    target = self.index.languages.get(" ".join(framed)) if framed else None
+                    if target:
+                        return Match("language", lang, 1.0, language=target, matched=" ".join(framed),
+                                     tag=" ".join(words[cut + 1:]))
+                    break
         numbered = [w for w in words if w not in NUMBER_FRAME] if len(words) <= 4 else ()
         if len(numbered) == 1 and numbered[0].isdigit():
             number = int(numbered[0])

@@ -181,3 +181,11 @@ def test_the_region_question_does_not_trap_a_menu_choice_or_stop(content):
     person = Person(content)
     person.says("maya")                       # one variety reaches everyone: no question
     assert not person.state.awaiting_region
+
+
+def test_language_and_region_in_one_message(content):
+    person = Person(content)
+    outcome = person.says("hablo mixteco de Guerrero")
+    assert person.state.lang == "mixteco" and person.state.region == "guerrero" and not person.state.awaiting_region
+    assert "guerrero" in outcome.replies[0].body
+    assert Person(content).says("la gente de mexico se va por el tlcan").match.intent != "language"

@@ -5,9 +5,10 @@ ContentError with every problem found (file and line each), so an editor fixes t
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -155,7 +156,6 @@ class Catalog:
 
 def _merge(own: Topic, base: Topic) -> Topic:
     """Field by field: what the language has reviewed, the rest from the fallback language."""
-    from dataclasses import replace
     return replace(base, lang=own.lang, **{name: getattr(own, name) for name in ("title", "label", "pages", "audio")
                                            if getattr(own, name)})
 
@@ -457,7 +457,7 @@ def read_settings(reader: _Reader, root: Path, overrides: dict[str, str]) -> dic
 
 # --- checks --------------------------------------------------------------------------------------
 
-def _check_placeholders(reader, topic_or_path, texts: list[tuple[str, int]], settings: dict[str, str], path: Path):
+def _check_placeholders(reader, texts: list[tuple[str, int]], settings: dict[str, str], path: Path):
     for text, line in texts:
         for name in placeholders(text):
             if name not in settings and name not in RUNTIME_PLACEHOLDERS:
@@ -595,7 +595,7 @@ def _check_tree(reader: _Reader, catalog: Catalog, present, system_where) -> Non
                     claimed.setdefault(key, tid)
             texts = [(p, topic._lines["pages"][i] if i < len(topic._lines["pages"]) else 1)
                      for i, p in enumerate(topic.pages)] + [(topic.title, where.get("title", 2))]
-            _check_placeholders(reader, topic, texts, settings, topic.path)
+            _check_placeholders(reader, texts, settings, topic.path)
             if topic.audio:
                 _check_audio(reader, catalog.languages[lang], topic, where.get("audio", 2))
             filled = [_fill(p, settings) for p in topic.pages]
@@ -609,7 +609,7 @@ def _check_tree(reader: _Reader, catalog: Catalog, present, system_where) -> Non
                     _check_budget(reader, topic.path, line, page + footer, PAGE_SEGMENTS, f"page {i + 1}")
     for lang, (path, where) in system_where.items():
         for key, text in catalog.system[lang].items():
-            _check_placeholders(reader, None, [(text, where.get(key, 1))], settings, path)
+            _check_placeholders(reader, [(text, where.get(key, 1))], settings, path)
         for command, words in catalog.commands[lang].items():
             for i, word in enumerate(words):
                 if not normalize(word):
@@ -653,7 +653,6 @@ def _check_audio(reader: _Reader, language: Language, topic: Topic, line: int) -
 
 def _fill_settings(catalog: Catalog) -> None:
     """Replace settings placeholders once at load, so sending does no templating but {language}."""
-    from dataclasses import replace
     s = catalog.settings
     for lang, by_id in catalog.topics.items():
         for tid, topic in list(by_id.items()):
@@ -665,7 +664,6 @@ def _fill_settings(catalog: Catalog) -> None:
 
 def _version(root: Path) -> str:
     """A fingerprint of the tree: changes when any file's size or time changes."""
-    import hashlib
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         if path.is_file():

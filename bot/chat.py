@@ -53,8 +53,7 @@ def wait_for_replies(runtime: Runtime, ref: str, seen: int, timeout: float = 15.
 
 
 def run_chat(runtime: Runtime, url: str, address: str) -> None:
-    from .web import dev_auth_token
-    token = dev_auth_token(runtime.config)
+    token = runtime.config.webhook_token
     ref = runtime.store.ref(address)
     channel = "WhatsApp" if address.startswith("whatsapp:") else "SMS"
     click.echo(f"You are a {channel} user. Write a message (e.g. HOLA, asilo, my boss won't pay me); "

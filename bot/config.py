@@ -101,6 +101,12 @@ class Config:
         return "default", self.send_rate
 
     @property
+    def webhook_token(self) -> str:
+        """What signatures are checked with: Twilio's auth token, or in dry-run the one local clients
+        (derechos chat, tests) sign with."""
+        return self.twilio_auth_token or "derechos-dev-token"
+
+    @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
 

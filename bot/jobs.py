@@ -3,9 +3,11 @@ each builds its own clients from the environment. A job carries a person's ref a
 address, never a phone number."""
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 
@@ -354,8 +356,6 @@ def notify_handoff(handoff_id: str, kind: str, lang: str, topic: str) -> str:
            f"derechos handoff take {handoff_id}"
     sent = []
     if config.handoff_webhook_url:
-        import json
-        import urllib.request
         body = json.dumps({"id": handoff_id, "kind": kind, "lang": lang, "topic": topic}).encode()
         request = urllib.request.Request(config.handoff_webhook_url, data=body,
                                          headers={"Content-Type": "application/json"})

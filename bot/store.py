@@ -297,14 +297,13 @@ class Store:
         """Seconds to wait before sending `segments` under the shared rate; 0 means send now, and
         a negative number that a broadcast must give its worker to the replies queued (people who
         wrote go first). `margin_ms` widens the window against jitter between here and Twilio."""
-        import uuid as _uuid
         capacity = max(1, int(per_second))
         window_ms = capacity / per_second * 1000.0 + margin_ms
         interval_ms = 1000.0 / per_second
         wait_ms = self._rate_script(
             keys=[self.key("rate", "send", bucket), replies_queue_key, self.key("rate", "log", bucket)],
             args=[int(time.time() * 1000), max(1, segments), interval_ms, 2 * interval_ms, "1" if reply else "0",
-                  capacity, window_ms, _uuid.uuid4().hex[:12]])
+                  capacity, window_ms, uuid.uuid4().hex[:12]])
         return int(wait_ms) / 1000.0
 
     # --- subscribers -------------------------------------------------------------------------
@@ -375,14 +374,13 @@ class Store:
 
     def audience_key(self, langs=(), channels=(), tags=(), ttl: int = 600) -> str:
         """A temporary set of the refs an audience selects (subscribed, not opted out)."""
-        import uuid as _uuid
-        out = self.key("tmp", _uuid.uuid4().hex)
+        out = self.key("tmp", uuid.uuid4().hex)
         keys = [self.key("subs", "all")]
         with self.r.pipeline(transaction=False) as pipe:
             temps = []
             for prefix, values in (("lang", langs), ("ch", channels)):
                 if values:
-                    temp = self.key("tmp", _uuid.uuid4().hex)
+                    temp = self.key("tmp", uuid.uuid4().hex)
                     pipe.sunionstore(temp, [self.key("subs", prefix, v) for v in values])
                     temps.append(temp)
                     keys.append(temp)
@@ -479,8 +477,7 @@ class Store:
 
     def open_handoff(self, ref: str, address: str, kind: str, lang: str, topic: str | None, pipe=None,
                      region: str | None = None) -> str:
-        import uuid as _uuid
-        handoff_id = _uuid.uuid4().hex[:10]
+        handoff_id = uuid.uuid4().hex[:10]
         target = pipe if pipe is not None else self.r
         target.hset(self.key("handoff", handoff_id), mapping={
             "id": handoff_id, "ref": ref, "addr": self.seal_address(ref, address), "kind": kind, "lang": lang,

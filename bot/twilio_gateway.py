@@ -2,8 +2,10 @@
 InboundMessage, and sending through the REST API with errors classified."""
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -102,7 +104,6 @@ class TwilioSender:
         """Create the message; return its SID or raise SendError."""
         params = dict(self.sender_for(channel), to=to)
         if reply.content_sid:
-            import json
             params["content_sid"] = reply.content_sid
             if reply.content_variables:
                 params["content_variables"] = json.dumps(reply.content_variables)
@@ -125,7 +126,6 @@ class TwilioSender:
 
         Settles a send whose worker died before it learned the answer.
         """
-        from datetime import datetime, timedelta, timezone
         after = datetime.fromtimestamp(since, timezone.utc) - timedelta(minutes=1)
         try:
             # No DateSent filter: a message still queued at Twilio has no send date yet.

@@ -79,7 +79,7 @@ def _verify(runtime: Runtime) -> dict[str, str]:
         form = request.form.to_dict(flat=True)
     except Exception:  # undecodable body
         abort(400, "malformed form")
-    token = dev_auth_token(config)
+    token = config.webhook_token
     signature = request.headers.get("X-Twilio-Signature")
     try:
         url = _public_url(config)
@@ -93,9 +93,8 @@ def _verify(runtime: Runtime) -> dict[str, str]:
 
 
 def dev_auth_token(config: Config) -> str:
-    """The token signatures are checked with: Twilio's, or in dry-run (no Twilio) the one local
-    clients (derechos chat, tests) sign with."""
-    return config.twilio_auth_token or "derechos-dev-token"
+    """The token signatures are checked with (see Config.webhook_token)."""
+    return config.webhook_token
 
 
 def _public_url(config: Config) -> str:

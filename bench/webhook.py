@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from bot.cli import free_port  # noqa: E402
+from bot.cli.local import free_port  # noqa: E402
 from bot.embedded import EmbeddedRedis  # noqa: E402
 
 TOKEN = "bench-auth-token-0123456789abcdef"

@@ -5,6 +5,7 @@ ContentError with every problem found (file and line each), so an editor fixes t
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import string
@@ -21,12 +22,22 @@ DEFAULT_LANG = "es"
 BASE_LANGS = ("es", "en")
 STATUSES = ("reviewed", "draft")
 TOPIC_FIELDS = {"title", "menu", "label", "status", "keywords", "phrases", "related", "sources", "audio",
-                "reviewed_by", "id"}
-REQUIRED_TOPIC_FIELDS = ("title", "menu", "label", "status", "keywords", "sources")
+                "reviewed_by", "id", "urgent", "as_of", "review_by", "examples", "voice"}
+REQUIRED_TOPIC_FIELDS = ("title", "label", "status", "keywords", "sources")
 SYSTEM_KEYS = ("welcome", "menu_header", "menu_footer", "more_hint", "more_end", "help", "stop", "start",
                "not_understood", "language_changed", "fallback_notice", "interpreter", "handoff", "deleted",
-               "rate_limited", "ask_region", "region_saved")
-COMMANDS = ("menu", "more", "help", "stop", "start", "delete", "human", "interpreter")
+               "ask_region", "region_saved", "thanks", "confirm_stop", "clarify")
+# Needed only with a sectioned menu (content/menu.yml), or optional.
+SECTION_KEYS = ("section_header", "section_footer")
+OPTIONAL_SYSTEM_KEYS = ("urgent_note",)
+COMMANDS = ("menu", "more", "help", "stop", "start", "delete", "human", "interpreter", "thanks")
+# Intents an editor gives example messages for in system.yml (commands, and language requests).
+EXAMPLE_INTENTS = COMMANDS + ("language",)
+MIN_TOPIC_EXAMPLES = 25
+MIN_COMMAND_EXAMPLES = 20
+MAX_SECTION_TOPICS = 6
+SECTION_LABEL_MAX = 24
+MAX_REVIEW_MONTHS = 12
 LANGUAGE_FIELDS = {"id", "name", "autonyms", "iso639_3", "fallback", "select", "ask_region", "regions", "notes"}
 # Placeholders filled when a message is sent, not from settings.
 RUNTIME_PLACEHOLDERS = {"language", "region"}
@@ -34,7 +45,9 @@ AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".opus", ".amr", ".m4a", ".aac", ".wav
 LABEL_MAX = 18
 FIRST_REPLY_SEGMENTS = 2
 PAGE_SEGMENTS = 3
-MENU_SEGMENTS = 3
+MENU_SEGMENTS = 2
+FLAT_MENU_SEGMENTS = 3          # a tree without sections lists every topic at once
+SECTION_SEGMENTS = 2
 
 
 @dataclass(frozen=True, order=True)
@@ -88,6 +101,11 @@ class Topic:
     audio: str | None
     path: Path
     reviewed_by: str = ""
+    urgent: bool = False
+    as_of: dt.date | None = None
+    review_by: dt.date | None = None
+    examples: tuple[str, ...] = ()
+    voice: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,17 @@ class Answer:
     audio_url: str | None
 
 
+@dataclass(frozen=True)
+class Section:
+    """A group of topics in the menu (content/menu.yml); labels per language are in system.yml."""
+
+    id: str
+    topics: tuple[str, ...]
+
+
+SECTION_PREFIX = "section:"
+
+
 @dataclass
 class Catalog:
     """Everything the bot can say, by language."""
@@ -109,15 +138,40 @@ class Catalog:
     topics: dict[str, dict[str, Topic]]          # lang -> topic id -> topic (reviewed only)
     system: dict[str, dict[str, str]]            # lang -> key -> text
     commands: dict[str, dict[str, tuple[str, ...]]]   # lang -> command -> words
-    settings: dict[str, str]
+    settings: dict[str, str | dict[str, str]]    # a value, or one per language
     warnings: list[Problem] = field(default_factory=list)
     version: str = ""
+    sections: tuple[Section, ...] = ()           # empty: one flat menu of every topic
+    examples: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # lang -> intent -> messages
+    section_labels: dict[str, dict[str, str]] = field(default_factory=dict)       # lang -> section -> label
 
     @property
     def topic_ids(self) -> list[str]:
         """Topic ids in menu order."""
         base = self.topics[DEFAULT_LANG]
+        if self.sections:
+            ordered = [tid for section in self.sections for tid in section.topics if tid in base]
+            return ordered + sorted(tid for tid in base if tid not in ordered)
         return sorted(base, key=lambda tid: (base[tid].menu, tid))
+
+    def section(self, section_id: str) -> Section | None:
+        return next((s for s in self.sections if s.id == section_id), None)
+
+    def section_label(self, section_id: str, lang: str) -> str:
+        lang = self.resolve_lang(lang)
+        for candidate in (lang, self.languages[lang].fallback or DEFAULT_LANG, DEFAULT_LANG):
+            label = self.section_labels.get(candidate, {}).get(section_id)
+            if label:
+                return label
+        return section_id
+
+    def setting(self, name: str, lang: str) -> str:
+        value = self.settings.get(name, "")
+        return _setting_for(value, self.resolve_lang(lang), self.languages) if isinstance(value, dict) else value
+
+    def top_menu(self) -> list[str]:
+        """What the numbers of the top menu stand for: sections, or topics when there are none."""
+        return [SECTION_PREFIX + s.id for s in self.sections] if self.sections else self.topic_ids
 
     def resolve_lang(self, lang: str | None) -> str:
         return lang if lang in self.languages else DEFAULT_LANG
@@ -140,18 +194,41 @@ class Catalog:
         lang = self.resolve_lang(lang)
         texts = self.system.get(lang) or {}
         if key not in texts:
-            texts = self.system[self.languages[lang].fallback or DEFAULT_LANG]
-        return _fill(texts[key], values)
+            texts = self.system.get(self.languages[lang].fallback or DEFAULT_LANG, {})
+        # Only a tree loaded with strict=False (a preview while a file is broken) can miss a message.
+        return _fill(texts.get(key, f"[{key}]"), values)
 
     def menu(self, lang: str) -> tuple[str, list[str]]:
-        """The welcome menu text in `lang` and the topic ids its numbers stand for."""
+        """The welcome menu text in `lang` and what its numbers stand for (sections or topic ids)."""
         lang = self.resolve_lang(lang)
-        ids = self.topic_ids
+        ids = self.top_menu()
         lines = [self.text("welcome", lang), self.text("menu_header", lang)]
-        for number, tid in enumerate(ids, 1):
-            lines.append(f"{number} {self.answer(tid, lang).topic.label}")
+        for number, item in enumerate(ids, 1):
+            lines.append(f"{number} {self.label(item, lang)}")
         lines.append(self.text("menu_footer", lang))
         return "\n".join(lines), ids
+
+    def section_menu(self, section_id: str, lang: str) -> tuple[str, list[str]]:
+        """A section's numbered topics in `lang`, and the topic ids its numbers stand for."""
+        lang = self.resolve_lang(lang)
+        section = self.section(section_id)
+        ids = [tid for tid in (section.topics if section else ()) if tid in self.topics[DEFAULT_LANG]]
+        lines = [self.text("section_header", lang, section=self.section_label(section_id, lang))]
+        lines += [f"{number} {self.label(tid, lang)}" for number, tid in enumerate(ids, 1)]
+        lines.append(self.text("section_footer", lang))
+        return "\n".join(lines), ids
+
+    def label(self, item: str, lang: str) -> str:
+        """The menu label of a topic id or a `section:` item."""
+        if item.startswith(SECTION_PREFIX):
+            return self.section_label(item[len(SECTION_PREFIX):], lang)
+        return self.answer(item, lang).topic.label
+
+    def due_for_review(self, today: dt.date | None = None) -> list[Topic]:
+        """Topics whose review_by date has passed, in every language."""
+        today = today or dt.date.today()
+        return sorted((t for by_id in self.topics.values() for t in by_id.values()
+                       if t.review_by and t.review_by < today), key=lambda t: (t.review_by, t.lang, t.id))
 
 
 def _merge(own: Topic, base: Topic) -> Topic:
@@ -164,6 +241,20 @@ def _fill(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         text = text.replace("{" + name + "}", value)
     return text
+
+
+def _setting_for(value: dict[str, str], lang: str, languages: dict[str, Language]) -> str:
+    """A per-language setting for `lang`: its own value, else its fallback's, else Spanish."""
+    fallback = languages[lang].fallback if lang in languages else None
+    for candidate in (lang, fallback, DEFAULT_LANG, "en"):
+        if candidate and value.get(candidate):
+            return value[candidate]
+    return next(iter(value.values()), "")
+
+
+def settings_for(settings: dict, lang: str, languages: dict[str, Language]) -> dict[str, str]:
+    """Every setting as plain text for one language."""
+    return {k: (_setting_for(v, lang, languages) if isinstance(v, dict) else v) for k, v in settings.items()}
 
 
 def placeholders(text: str) -> set[str]:
@@ -289,7 +380,7 @@ def _read_topic(reader: _Reader, path: Path, lang: str) -> Topic | None:
     if status not in STATUSES:
         reader.error(path, where.get("status", 2), f"status must be 'reviewed' or 'draft', not '{status}'")
     menu = data.get("menu", 0)
-    if not isinstance(menu, int) or isinstance(menu, bool) or menu < (1 if base else 0):
+    if not isinstance(menu, int) or isinstance(menu, bool) or menu < 0:
         reader.error(path, where.get("menu", 2), f"menu must be a whole number from 1, not {menu!r}")
         menu = 0
     label = data.get("label") or ""
@@ -297,12 +388,35 @@ def _read_topic(reader: _Reader, path: Path, lang: str) -> Topic | None:
         reader.error(path, where.get("label", 2), f"label must be text of at most {LABEL_MAX} characters")
         label = str(label)[:LABEL_MAX]
     lists = {}
-    for key in ("keywords", "phrases", "related", "sources"):
+    for key in ("keywords", "phrases", "related", "sources", "examples", "voice"):
         value = _strings(data.get(key))
         if value is None:
             reader.error(path, where.get(key, 2), f"'{key}' must be a list of texts")
             value = ()
         lists[key] = tuple(v.strip() for v in value if v.strip())
+    urgent = data.get("urgent", False)
+    if not isinstance(urgent, bool):
+        reader.error(path, where.get("urgent", 2), "urgent must be true or false")
+        urgent = False
+    dates = {}
+    for key in ("as_of", "review_by"):
+        value = data.get(key)
+        if value is None:
+            dates[key] = None
+            if base:
+                reader.warn(path, where.get(key, 2), f"no '{key}' date: write when the facts were checked "
+                                                     "(as_of) and when to check them again (review_by), as YYYY-MM-DD")
+        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            dates[key] = value
+        else:
+            reader.error(path, where.get(key, 2), f"{key} must be a date written YYYY-MM-DD, not {value!r}")
+            dates[key] = None
+    if dates["as_of"] and dates["review_by"]:
+        if dates["review_by"] < dates["as_of"]:
+            reader.error(path, where.get("review_by", 2), "review_by is before as_of")
+        elif (dates["review_by"] - dates["as_of"]).days > MAX_REVIEW_MONTHS * 31:
+            reader.error(path, where.get("review_by", 2),
+                         f"review_by is more than {MAX_REVIEW_MONTHS} months after as_of: check facts at least yearly")
     audio = data.get("audio")
     if audio is not None and not isinstance(audio, str):
         reader.error(path, where.get("audio", 2), "audio must be a file name under audio/ or an https URL")
@@ -328,7 +442,8 @@ def _read_topic(reader: _Reader, path: Path, lang: str) -> Topic | None:
         id=topic_id, lang=lang, title=str(data.get("title") or ""), label=label, menu=menu, status=status,
         keywords=lists["keywords"], phrases=lists["phrases"], related=lists["related"],
         sources=lists["sources"], pages=tuple(pages), audio=audio, path=path,
-        reviewed_by=str(data.get("reviewed_by") or ""),
+        reviewed_by=str(data.get("reviewed_by") or ""), urgent=urgent, as_of=dates["as_of"],
+        review_by=dates["review_by"], examples=lists["examples"], voice=lists["voice"],
     )
     object.__setattr__(topic, "_lines", {"where": where, "pages": page_lines})
     return topic
@@ -385,6 +500,7 @@ def _read_language(reader: _Reader, path: Path, lang: str, indigenous: bool) -> 
 
 
 def _read_system(reader: _Reader, path: Path, base: bool):
+    """(texts, commands, examples, section labels, line numbers) of a system.yml, or None."""
     text = reader.read_text(path)
     if text is None:
         return None
@@ -392,26 +508,37 @@ def _read_system(reader: _Reader, path: Path, base: bool):
     if not isinstance(data, dict):
         reader.error(path, 1, "system.yml must be 'name: text' lines")
         return None
-    texts, commands, ok = {}, {}, True
+    texts, commands, examples, labels, ok = {}, {}, {}, {}, True
     for key, value in data.items():
-        if key == "commands":
+        if key in ("commands", "examples"):
+            known = COMMANDS if key == "commands" else EXAMPLE_INTENTS
             if not isinstance(value, dict):
-                reader.error(path, where.get("commands", 1), "commands must map a command to a list of words")
+                reader.error(path, where.get(key, 1), f"{key} must map a command to a list of texts")
                 ok = False
                 continue
             for command, words in value.items():
-                if command not in COMMANDS:
-                    reader.error(path, where.get(f"commands.{command}", 1),
-                                 f"unknown command '{command}' (known: {', '.join(COMMANDS)})")
+                line = where.get(f"{key}.{command}", 1)
+                if command not in known:
+                    reader.error(path, line, f"unknown command '{command}' in {key} (known: {', '.join(known)})")
                     ok = False
                     continue
                 listed = _strings(words)
                 if not listed:
-                    reader.error(path, where.get(f"commands.{command}", 1), f"'{command}' needs a list of words")
+                    reader.error(path, line, f"'{command}' needs a list of texts in {key}")
                     ok = False
                     continue
-                commands[command] = tuple(w.strip() for w in listed if w.strip())
-        elif key in SYSTEM_KEYS:
+                (commands if key == "commands" else examples)[command] = tuple(w.strip() for w in listed if w.strip())
+        elif key == "sections":
+            if not isinstance(value, dict) or not all(isinstance(v, str) and v.strip() for v in value.values()):
+                reader.error(path, where.get(key, 1), "sections must map a section id to its label")
+                ok = False
+                continue
+            for section_id, label in value.items():
+                if len(label.strip()) > SECTION_LABEL_MAX:
+                    reader.error(path, where.get(f"sections.{section_id}", 1),
+                                 f"section label '{label}' is {len(label.strip())} characters; at most {SECTION_LABEL_MAX}")
+                labels[str(section_id)] = label.strip()
+        elif key in SYSTEM_KEYS or key in SECTION_KEYS or key in OPTIONAL_SYSTEM_KEYS:
             if not isinstance(value, str) or not value.strip():
                 reader.error(path, where.get(key, 1), f"'{key}' must be a text")
                 ok = False
@@ -426,15 +553,47 @@ def _read_system(reader: _Reader, path: Path, base: bool):
                 reader.error(path, 1, f"missing message '{key}'")
                 ok = False
         for command in COMMANDS:
-            if command not in commands:
+            if command not in commands and command != "thanks":
                 reader.error(path, where.get("commands", 1), f"missing command words for '{command}'")
                 ok = False
-    return (texts, commands, where) if ok else None
+    return texts, commands, examples, labels, where   # what was read; errors are in reader.problems
 
 
-def read_settings(reader: _Reader, root: Path, overrides: dict[str, str]) -> dict[str, str]:
+def read_menu(reader: _Reader, root: Path) -> tuple[Section, ...]:
+    """content/menu.yml: the sections in order, each with its topics in order."""
+    path = root / "menu.yml"
+    if not path.exists():
+        return ()
+    data, where = reader.yaml(path, reader.read_text(path) or "")
+    items = data.get("sections") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        reader.error(path, 1, "menu.yml needs 'sections:', a list of '- id: ...' with 'topics: [...]'")
+        return ()
+    sections, seen = [], set()
+    for i, item in enumerate(items):
+        line = where.get(f"sections[{i}]", 1)
+        topics = _strings(item.get("topics")) if isinstance(item, dict) else None
+        section_id = str(item.get("id") or "") if isinstance(item, dict) else ""
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", section_id) or not topics:
+            reader.error(path, line, "each section needs an id (lowercase letters, digits, -) and a list of topics")
+            continue
+        if section_id in seen:
+            reader.error(path, line, f"section '{section_id}' is listed twice")
+        seen.add(section_id)
+        if len(topics) > MAX_SECTION_TOPICS:
+            reader.error(path, line, f"section '{section_id}' has {len(topics)} topics; at most {MAX_SECTION_TOPICS} "
+                                     "(a phone menu read aloud must stay short)")
+        sections.append(Section(section_id, tuple(topics)))
+    return tuple(sections)
+
+
+def read_settings(reader: _Reader, root: Path, overrides: dict[str, str]) -> dict[str, str | dict[str, str]]:
+    """settings.yml: a value per name, or one per language (`name: {es: ..., en: ...}`).
+
+    `overrides` come from DERECHOS_<NAME> (every language) and DERECHOS_<NAME>_<LANG> (one).
+    """
     path = root / "settings.yml"
-    settings: dict[str, str] = {}
+    settings: dict[str, str | dict[str, str]] = {}
     if path.exists():
         text = reader.read_text(path)
         data, where = reader.yaml(path, text or "")
@@ -442,40 +601,50 @@ def read_settings(reader: _Reader, root: Path, overrides: dict[str, str]) -> dic
             reader.error(path, 1, "settings.yml must be 'name: value' lines")
         elif isinstance(data, dict):
             for key, value in data.items():
+                line = where.get(str(key), 1)
                 if not re.fullmatch(r"[a-z][a-z0-9_]*", str(key)):
-                    reader.error(path, where.get(str(key), 1), f"setting name '{key}': use lowercase letters, digits, _")
+                    reader.error(path, line, f"setting name '{key}': use lowercase letters, digits, _")
                     continue
-                settings[str(key)] = "" if value is None else str(value)
+                if isinstance(value, dict):
+                    if not value or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                            for v in value.values()):
+                        reader.error(path, line, f"setting '{key}': give one text per language, e.g. es: ..., en: ...")
+                        continue
+                    settings[str(key)] = {str(k): str(v) for k, v in value.items()}
+                else:
+                    settings[str(key)] = "" if value is None else str(value)
     for key, value in overrides.items():
         if key in settings:
             settings[key] = value
+            continue
+        base, _, lang = key.rpartition("_")
+        if base in settings and lang:
+            current = settings[base]
+            per_lang = dict(current) if isinstance(current, dict) else {DEFAULT_LANG: current}
+            per_lang[lang] = value
+            settings[base] = per_lang
     for key, value in settings.items():
-        if not value.strip():
+        values = value.values() if isinstance(value, dict) else [value]
+        if any(not v.strip() for v in values):
             reader.error(path, 1, f"setting '{key}' is empty: fill it in settings.yml or DERECHOS_{key.upper()}")
     return settings
 
 
 # --- checks --------------------------------------------------------------------------------------
 
-def _check_placeholders(reader, texts: list[tuple[str, int]], settings: dict[str, str], path: Path):
-    for text, line in texts:
-        for name in placeholders(text):
-            if name not in settings and name not in RUNTIME_PLACEHOLDERS:
-                reader.error(path, line, f"unknown placeholder {{{name}}} (settings: {', '.join(sorted(settings))})")
-
-
 def _segments_note(text: str, fold: bool) -> tuple[sms.SegmentInfo, sms.SegmentInfo]:
     return sms.segment_info(sms.render(text, "sms", fold=fold)), sms.segment_info(sms.render(text, "whatsapp"))
 
 
-def _check_budget(reader, path: Path, line: int, text: str, budget: int, what: str, fold: bool = True) -> None:
+def _budget_problems(ctx, path: Path, line: int, text: str, budget: int, what: str, fold: bool = True):
     as_sms, as_wa = _segments_note(text, fold)
     if as_sms.segments > budget:
-        reader.error(path, line, f"{what} is {as_sms.segments} SMS segments ({as_sms.encoding}, "
-                                 f"{as_sms.characters} characters; WhatsApp: {as_wa.characters} characters); "
-                                 f"the budget is {budget}")
+        over = sms.chars_over_budget(sms.render(text, "sms", fold=fold), budget)
+        yield ctx.problem(path, line, f"{what} is {as_sms.segments} SMS segments ({as_sms.encoding}, "
+                                      f"{as_sms.characters} characters; WhatsApp: {as_wa.characters} characters); "
+                                      f"the budget is {budget}: cut about {over} characters")
     if len(sms.render(text, "whatsapp")) > sms.TWILIO_BODY_LIMIT:
-        reader.error(path, line, f"{what} is over Twilio's {sms.TWILIO_BODY_LIMIT}-character limit")
+        yield ctx.problem(path, line, f"{what} is over Twilio's {sms.TWILIO_BODY_LIMIT}-character limit")
 
 
 def load_catalog(root: Path, settings: dict[str, str] | None = None, strict: bool = True) -> Catalog:
@@ -505,7 +674,10 @@ def _load(root: Path, overrides: dict[str, str]) -> tuple[Catalog, list[Problem]
     drafts: dict[str, dict[str, Topic]] = {}
     system: dict[str, dict[str, str]] = {}
     commands: dict[str, dict[str, tuple[str, ...]]] = {}
+    examples: dict[str, dict[str, tuple[str, ...]]] = {}
+    labels: dict[str, dict[str, str]] = {}
     system_where: dict[str, tuple[Path, dict]] = {}
+    sections = read_menu(reader, root)
     present: dict[str, set[str]] = {}     # topic files on disk, readable or not
     folders = [(lang, root / lang, False) for lang in BASE_LANGS]
     indigenous_root = root / "indigenous"
@@ -530,7 +702,7 @@ def _load(root: Path, overrides: dict[str, str]) -> tuple[Catalog, list[Problem]
         if system_file.exists():
             result = _read_system(reader, system_file, base=not indigenous)
             if result is not None:
-                system[lang], commands[lang], where = result
+                system[lang], commands[lang], examples[lang], labels[lang], where = result
                 system_where[lang] = (system_file, where)
         elif not indigenous:
             reader.error(system_file, 1, "missing system.yml (welcome, menu, help, stop ... messages)")
@@ -548,116 +720,335 @@ def _load(root: Path, overrides: dict[str, str]) -> tuple[Catalog, list[Problem]
                 reader.warn(path, 1, "not read: topic files end in .md, settings in .yml")
 
     catalog = Catalog(root=root, languages=languages, topics=topics, system=system, commands=commands,
-                      settings=settings)
+                      settings=settings, sections=sections, examples=examples, section_labels=labels)
     if all(lang in topics for lang in BASE_LANGS):
-        _check_tree(reader, catalog, present, system_where)
+        context = _TreeContext(catalog, present, system_where, reader.rel)
+        for check in TREE_CHECKS:
+            reader.problems.extend(check(context))
     if not reader.problems or all(p.severity != "error" for p in reader.problems):
         _fill_settings(catalog)
         catalog.version = _version(root)
     return catalog, reader.problems
 
 
-def _check_tree(reader: _Reader, catalog: Catalog, present, system_where) -> None:
-    settings = catalog.settings
-    es, en = catalog.topics["es"], catalog.topics["en"]
+# --- checks of the whole tree: small functions, each yielding every problem it finds -------------
+
+@dataclass
+class _TreeContext:
+    catalog: Catalog
+    present: dict[str, set[str]]                   # topic files on disk per language, readable or not
+    system_where: dict[str, tuple[Path, dict]]     # system.yml per language and its line numbers
+    rel: object                                    # path -> the path shown to editors
+
+    def problem(self, path: Path, line: int, message: str, severity: str = "error") -> Problem:
+        return Problem(self.rel(path), line, message, severity)
+
+    def settings(self, lang: str) -> dict[str, str]:
+        return settings_for(self.catalog.settings, lang, self.catalog.languages)
+
+
+def _line(topic: Topic, field_name: str, i: int | None = None) -> int:
+    where = topic._lines["where"]
+    if i is not None and f"{field_name}[{i}]" in where:
+        return where[f"{field_name}[{i}]"]
+    return where.get(field_name, 2)
+
+
+def _page_line(topic: Topic, i: int) -> int:
+    pages = topic._lines["pages"]
+    return pages[i] if i < len(pages) else 1
+
+
+def check_pairs(ctx: _TreeContext):
+    """Every topic exists in Spanish and English."""
     for lang, other in (("es", "en"), ("en", "es")):
-        for tid, topic in catalog.topics[lang].items():
-            if tid not in present.get(other, set()):
-                reader.error(topic.path, 1, f"topic '{tid}' exists in {lang} but not in {other}")
-    menus: dict[int, str] = {}
-    for tid, topic in es.items():
-        if topic.menu in menus:
-            reader.error(topic.path, topic._lines["where"].get("menu", 2),
-                         f"menu number {topic.menu} is also used by '{menus[topic.menu]}'")
-        menus[topic.menu] = tid
-        if tid in en and en[tid].menu != topic.menu:
-            reader.error(en[tid].path, en[tid]._lines["where"].get("menu", 2),
-                         f"menu number {en[tid].menu} differs from Spanish ({topic.menu})")
-    ids = set().union(*present.values()) if present else set()
-    for lang, by_id in catalog.topics.items():
-        claimed: dict[str, str] = {}
-        for tid, topic in sorted(by_id.items()):
-            where = topic._lines["where"]
+        for tid, topic in ctx.catalog.topics[lang].items():
+            if tid not in ctx.present.get(other, set()):
+                yield ctx.problem(topic.path, 1, f"topic '{tid}' exists in {lang} but not in {other}")
+
+
+def check_menu(ctx: _TreeContext):
+    """Sections (menu.yml) name real topics, each topic once; without sections, menu numbers are unique."""
+    catalog = ctx.catalog
+    es, en = catalog.topics["es"], catalog.topics["en"]
+    menu_file = catalog.root / "menu.yml"
+    if not catalog.sections:
+        menus: dict[int, str] = {}
+        for tid, topic in sorted(es.items()):
+            if topic.menu in menus:
+                yield ctx.problem(topic.path, _line(topic, "menu"),
+                                  f"menu number {topic.menu} is also used by '{menus[topic.menu]}'")
+            menus[topic.menu] = tid
+            if tid in en and en[tid].menu != topic.menu:
+                yield ctx.problem(en[tid].path, _line(en[tid], "menu"),
+                                  f"menu number {en[tid].menu} differs from Spanish ({topic.menu})")
+        return
+    placed: dict[str, str] = {}
+    for section in catalog.sections:
+        for tid in section.topics:
+            if tid not in ctx.present.get("es", set()):
+                yield ctx.problem(menu_file, 1, f"section '{section.id}' names topic '{tid}', which has no file in es/")
+            elif tid in placed:
+                yield ctx.problem(menu_file, 1, f"topic '{tid}' is in sections '{placed[tid]}' and '{section.id}'")
+            placed.setdefault(tid, section.id)
+    for tid, topic in sorted(es.items()):
+        if tid not in placed:
+            yield ctx.problem(menu_file, 1, f"topic '{tid}' is in no section: add it to one in menu.yml")
+    for lang in BASE_LANGS:
+        texts = catalog.system.get(lang, {})
+        path = ctx.system_where.get(lang, (catalog.root / lang / "system.yml", {}))[0]
+        for key in SECTION_KEYS:
+            if key not in texts:
+                yield ctx.problem(path, 1, f"missing message '{key}' (the menu has sections)")
+        for section in catalog.sections:
+            if section.id not in catalog.section_labels.get(lang, {}):
+                yield ctx.problem(path, 1, f"no label for section '{section.id}' under 'sections:'")
+    for lang, labels in catalog.section_labels.items():
+        path = ctx.system_where[lang][0]
+        for section_id in labels:
+            if catalog.section(section_id) is None:
+                yield ctx.problem(path, ctx.system_where[lang][1].get(f"sections.{section_id}", 1),
+                                  f"label for section '{section_id}', which menu.yml does not have")
+    for tid, topic in sorted(es.items()):
+        if topic.menu and catalog.sections:
+            yield ctx.problem(topic.path, _line(topic, "menu"), "menu: is not used any more (the order comes "
+                              "from content/menu.yml): remove the line", "warning")
+
+
+def check_related(ctx: _TreeContext):
+    ids = set().union(*ctx.present.values()) if ctx.present else set()
+    for by_id in ctx.catalog.topics.values():
+        for topic in by_id.values():
             for i, rel in enumerate(topic.related):
                 if rel not in ids:
-                    reader.error(topic.path, where.get(f"related[{i}]", where.get("related", 2)),
-                                 f"related topic '{rel}' does not exist")
+                    yield ctx.problem(topic.path, _line(topic, "related", i), f"related topic '{rel}' does not exist")
+
+
+def check_claims(ctx: _TreeContext):
+    """A keyword or phrase belongs to one topic per language."""
+    for lang, by_id in ctx.catalog.topics.items():
+        claimed: dict[str, str] = {}
+        for tid, topic in sorted(by_id.items()):
             for kind in ("keywords", "phrases"):
                 for i, word in enumerate(getattr(topic, kind)):
                     key = normalize(word)
-                    line = where.get(f"{kind}[{i}]", where.get(kind, 2))
+                    line = _line(topic, kind, i)
                     if not key:
-                        reader.error(topic.path, line, f"{kind[:-1]} '{word}' has no letters or digits")
+                        yield ctx.problem(topic.path, line, f"{kind[:-1]} '{word}' has no letters or digits")
                         continue
                     if key in claimed and claimed[key] != tid:
-                        reader.error(topic.path, line, f"{kind[:-1]} '{word}' is also claimed by topic "
-                                                       f"'{claimed[key]}' in {lang}")
+                        yield ctx.problem(topic.path, line, f"{kind[:-1]} '{word}' is also claimed by topic "
+                                                            f"'{claimed[key]}' in {lang}")
                     claimed.setdefault(key, tid)
-            texts = [(p, topic._lines["pages"][i] if i < len(topic._lines["pages"]) else 1)
-                     for i, p in enumerate(topic.pages)] + [(topic.title, where.get("title", 2))]
-            _check_placeholders(reader, texts, settings, topic.path)
+
+
+def check_placeholders(ctx: _TreeContext):
+    names = set(ctx.catalog.settings) | RUNTIME_PLACEHOLDERS | {"section", "first", "second"}
+    for by_id in ctx.catalog.topics.values():
+        for topic in by_id.values():
+            texts = [(p, _page_line(topic, i)) for i, p in enumerate(topic.pages)] + [(topic.title, _line(topic, "title"))]
+            texts += [(v, _line(topic, "voice", i)) for i, v in enumerate(topic.voice)]
+            yield from _unknown_placeholders(ctx, topic.path, texts, names)
+    for lang, (path, where) in ctx.system_where.items():
+        texts = [(text, where.get(key, 1)) for key, text in ctx.catalog.system[lang].items()]
+        yield from _unknown_placeholders(ctx, path, texts, names)
+
+
+def _unknown_placeholders(ctx, path, texts, names):
+    for text, line in texts:
+        for name in sorted(placeholders(text)):
+            if name not in names:
+                yield ctx.problem(path, line, f"unknown placeholder {{{name}}} "
+                                              f"(settings: {', '.join(sorted(ctx.catalog.settings))})")
+
+
+def check_audio(ctx: _TreeContext):
+    for lang, by_id in ctx.catalog.topics.items():
+        for topic in by_id.values():
             if topic.audio:
-                _check_audio(reader, catalog.languages[lang], topic, where.get("audio", 2))
+                yield from _audio_problems(ctx, ctx.catalog.languages[lang], topic, _line(topic, "audio"))
+
+
+def _more_hint(ctx: _TreeContext, lang: str) -> str:
+    system = ctx.catalog.system.get(lang) or ctx.catalog.system.get(DEFAULT_LANG, {})
+    return _fill(system.get("more_hint", ""), ctx.settings(lang))
+
+
+def check_pages(ctx: _TreeContext):
+    """Each page within its SMS budget, with the line the bot adds when more pages follow."""
+    for lang, by_id in ctx.catalog.topics.items():
+        settings, hint = ctx.settings(lang), _more_hint(ctx, lang)
+        for topic in by_id.values():
             filled = [_fill(p, settings) for p in topic.pages]
-            more_hint = _fill(catalog.system.get(lang, catalog.system.get("es", {})).get("more_hint", ""), settings)
             for i, page in enumerate(filled):
-                line = topic._lines["pages"][i] if i < len(topic._lines["pages"]) else 1
-                footer = ("\n" + more_hint) if i < len(filled) - 1 else ""
-                if i == 0:
-                    _check_budget(reader, topic.path, line, page + footer, FIRST_REPLY_SEGMENTS, "the first reply")
-                else:
-                    _check_budget(reader, topic.path, line, page + footer, PAGE_SEGMENTS, f"page {i + 1}")
-    for lang, (path, where) in system_where.items():
-        for key, text in catalog.system[lang].items():
-            _check_placeholders(reader, [(text, where.get(key, 1))], settings, path)
-        for command, words in catalog.commands[lang].items():
+                footer = ("\n" + hint) if i < len(filled) - 1 else ""
+                budget, what = (FIRST_REPLY_SEGMENTS, "the first reply") if i == 0 else (PAGE_SEGMENTS, f"page {i + 1}")
+                yield from _budget_problems(ctx, topic.path, _page_line(topic, i), page + footer, budget, what)
+
+
+def _help_words(catalog: Catalog, lang: str) -> set[str]:
+    commands = catalog.commands.get(lang) or catalog.commands.get(DEFAULT_LANG, {})
+    return {normalize(w) for command in ("help", "human") for w in commands.get(command, ()) if normalize(w)}
+
+
+def check_help_pointer(ctx: _TreeContext):
+    """Every first reply points to help: the help line, or the word for help or for a person."""
+    for lang in BASE_LANGS:
+        words, settings, hint = _help_words(ctx.catalog, lang), ctx.settings(lang), _more_hint(ctx, lang)
+        line_value = settings.get("help_line", "")
+        for topic in ctx.catalog.topics[lang].values():
+            first = _fill(topic.pages[0], settings) + ("\n" + hint if len(topic.pages) > 1 else "")
+            plain = f" {normalize(first)} "
+            if (line_value and line_value in first) or any(f" {w} " in plain for w in words):
+                continue
+            yield ctx.problem(topic.path, _page_line(topic, 0), "the first reply does not say where to get help: "
+                              "give {help_line}, or the word for a person (system.yml more_hint usually does it)")
+
+
+_DIGITS3 = re.compile(r"\d{3}")
+
+
+def check_urgent(ctx: _TreeContext):
+    """An urgent topic gives a line to call in its first SMS."""
+    for lang, by_id in ctx.catalog.topics.items():
+        settings = ctx.settings(lang)
+        help_line = sms.render(settings.get("help_line", ""), "sms")
+        for topic in by_id.values():
+            if not topic.urgent or not topic.pages:
+                continue
+            first_sms = sms.render(_fill(topic.pages[0], settings), "sms")[:153]
+            if not _DIGITS3.search(first_sms) and not (help_line and help_line in first_sms):
+                yield ctx.problem(topic.path, _page_line(topic, 0), "an urgent topic must give a number to call "
+                                  "(e.g. {emergency} or {help_line}) in its first SMS (first 153 characters)")
+
+
+def check_review_dates(ctx: _TreeContext):
+    today = dt.date.today()
+    for by_id in ctx.catalog.topics.values():
+        for topic in by_id.values():
+            if topic.review_by and topic.review_by < today:
+                yield ctx.problem(topic.path, _line(topic, "review_by"),
+                                  f"review overdue since {topic.review_by.isoformat()}: check its facts against the "
+                                  "sources, then update as_of and review_by", "warning")
+
+
+def check_examples(ctx: _TreeContext):
+    """Enough example messages per intent, and no example under two intents."""
+    catalog = ctx.catalog
+    owner: dict[str, tuple[str, Path, int]] = {}
+    found: list[tuple[str, str, Path, int]] = []     # (intent, example, path, line)
+    for lang, by_id in catalog.topics.items():
+        for tid, topic in sorted(by_id.items()):
+            found += [(tid, e, topic.path, _line(topic, "examples", i)) for i, e in enumerate(topic.examples)]
+            if lang in BASE_LANGS and len(topic.examples) < MIN_TOPIC_EXAMPLES:
+                yield ctx.problem(topic.path, _line(topic, "examples"),
+                                  f"{len(topic.examples)} examples; write at least {MIN_TOPIC_EXAMPLES} messages as "
+                                  "people text them (the bot learns the topic from them)", "warning")
+    for lang, intents in catalog.examples.items():
+        path, where = ctx.system_where[lang]
+        for intent, items in intents.items():
+            found += [(intent, e, path, where.get(f"examples.{intent}[{i}]", 1)) for i, e in enumerate(items)]
+        if lang in BASE_LANGS:
+            for intent in EXAMPLE_INTENTS:
+                if len(intents.get(intent, ())) < MIN_COMMAND_EXAMPLES:
+                    yield ctx.problem(path, where.get(f"examples.{intent}", where.get("examples", 1)),
+                                      f"{len(intents.get(intent, ()))} examples for '{intent}'; write at least "
+                                      f"{MIN_COMMAND_EXAMPLES}", "warning")
+    for intent, example, path, line in found:
+        key = normalize(example) or example.strip()      # an emoji alone ("👍") is a message too
+        if not key:
+            yield ctx.problem(path, line, "an empty example")
+            continue
+        if key in owner and owner[key][0] != intent:
+            first, first_path, first_line = owner[key]
+            yield ctx.problem(path, line, f"example '{example}' is also an example of '{first}' "
+                                          f"({ctx.rel(first_path)}:{first_line}): one message, one intent")
+        owner.setdefault(key, (intent, path, line))
+
+
+def check_system(ctx: _TreeContext):
+    for lang, (path, where) in ctx.system_where.items():
+        for command, words in ctx.catalog.commands[lang].items():
             for i, word in enumerate(words):
                 if not normalize(word):
-                    reader.error(path, where.get(f"commands.{command}[{i}]", 1), f"command word '{word}' has no letters")
-    # Words that select a language must not collide with each other.
+                    yield ctx.problem(path, where.get(f"commands.{command}[{i}]", 1),
+                                      f"command word '{word}' has no letters")
+
+
+def check_language_words(ctx: _TreeContext):
+    """Words that select a language must not collide with each other."""
     seen: dict[str, str] = {}
-    for lang, language in catalog.languages.items():
+    for lang, language in ctx.catalog.languages.items():
         for word in language.select + language.autonyms:
             key = normalize(word)
             if key in seen and seen[key] != lang:
-                reader.error(language.folder / "language.yml", 1,
-                             f"'{word}' selects both '{seen[key]}' and '{lang}'")
+                yield ctx.problem(language.folder / "language.yml", 1, f"'{word}' selects both '{seen[key]}' and '{lang}'")
             seen.setdefault(key, lang)
-    if catalog.system.get("es") and es:
-        for lang in BASE_LANGS:
-            if lang in catalog.system:
-                menu, _ = catalog.menu(lang) if _menu_ready(catalog, lang) else ("", [])
-                if menu:
-                    path, where = system_where[lang]
-                    _check_budget(reader, path, where.get("welcome", 1), _fill(menu, settings), MENU_SEGMENTS,
-                                  "the menu (welcome + header + labels + footer)")
+
+
+def check_menu_budget(ctx: _TreeContext):
+    """The top menu fits its budget; so does each section's."""
+    catalog = ctx.catalog
+    if not (catalog.system.get("es") and catalog.topics["es"]):
+        return
+    for lang in BASE_LANGS:
+        if lang not in catalog.system or not _menu_ready(catalog, lang):
+            continue
+        path, where = ctx.system_where[lang]
+        settings = ctx.settings(lang)
+        menu, _ = catalog.menu(lang)
+        budget = MENU_SEGMENTS if catalog.sections else FLAT_MENU_SEGMENTS
+        yield from _budget_problems(ctx, path, where.get("welcome", 1), _fill(menu, settings), budget,
+                                    "the menu (welcome + header + labels + footer)")
+        if catalog.sections and all(k in catalog.system[lang] for k in SECTION_KEYS):
+            for section in catalog.sections:
+                text, _ = catalog.section_menu(section.id, lang)
+                yield from _budget_problems(ctx, path, where.get(f"sections.{section.id}", 1), _fill(text, settings),
+                                            SECTION_SEGMENTS, f"the menu of section '{section.id}'")
+
+
+def check_links(ctx: _TreeContext):
+    """No symbolic links: a link could make the bot serve a file from outside the content folder."""
+    root = ctx.catalog.root
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            yield ctx.problem(path, 1, "a symbolic link is not allowed in content/: put the real file here")
+
+
+TREE_CHECKS = (check_pairs, check_menu, check_related, check_claims, check_placeholders, check_audio, check_pages,
+               check_help_pointer, check_urgent, check_review_dates, check_examples, check_system,
+               check_language_words, check_menu_budget, check_links)
 
 
 def _menu_ready(catalog: Catalog, lang: str) -> bool:
     return all(k in catalog.system.get(lang, {}) for k in ("welcome", "menu_header", "menu_footer"))
 
 
-def _check_audio(reader: _Reader, language: Language, topic: Topic, line: int) -> None:
+def _audio_problems(ctx, language: Language, topic: Topic, line: int):
     audio = topic.audio or ""
     if audio.startswith("https://"):
         return
     if audio.startswith("http://"):
-        reader.error(topic.path, line, "audio URLs must use https")
+        yield ctx.problem(topic.path, line, "audio URLs must use https")
         return
     path = (language.folder / audio) if language.folder else None
     if path is None or not path.is_file():
-        reader.error(topic.path, line, f"audio file '{audio}' not found in {reader.rel(language.folder)}")
+        yield ctx.problem(topic.path, line, f"audio file '{audio}' not found in {ctx.rel(language.folder)}")
+    elif path.is_symlink() or not path.resolve().is_relative_to(language.folder.resolve()):
+        yield ctx.problem(topic.path, line, f"audio file '{audio}' must be a real file inside {ctx.rel(language.folder)}")
     elif path.suffix.lower() not in AUDIO_SUFFIXES:
-        reader.error(topic.path, line, f"audio file '{audio}': use one of {', '.join(sorted(AUDIO_SUFFIXES))}")
+        yield ctx.problem(topic.path, line, f"audio file '{audio}': use one of {', '.join(sorted(AUDIO_SUFFIXES))}")
 
 
 def _fill_settings(catalog: Catalog) -> None:
     """Replace settings placeholders once at load, so sending does no templating but {language}."""
-    s = catalog.settings
     for lang, by_id in catalog.topics.items():
+        s = settings_for(catalog.settings, lang, catalog.languages)
         for tid, topic in list(by_id.items()):
-            by_id[tid] = replace(topic, title=_fill(topic.title, s), pages=tuple(_fill(p, s) for p in topic.pages))
+            by_id[tid] = replace(topic, title=_fill(topic.title, s), pages=tuple(_fill(p, s) for p in topic.pages),
+                                 voice=tuple(_fill(v, s) for v in topic.voice))
     for lang, texts in catalog.system.items():
+        s = settings_for(catalog.settings, lang, catalog.languages)
         for key in texts:
             texts[key] = _fill(texts[key], s)
 

@@ -14,18 +14,23 @@ from twilio.request_validator import RequestValidator
 from . import sms
 from .runtime import Runtime
 
+HELD = {"rate_limited": "held back: you wrote more than INBOUND_PER_MINUTE messages this minute",
+        "reply_ceiling": "held back: the hourly reply ceiling (REPLIES_PER_HOUR) is reached",
+        "opted_out": "no answer: this number sent STOP (write START to come back)",
+        "duplicate": "no answer: this MessageSid was answered already"}
 
-def signed_post(url: str, form: dict[str, str], auth_token: str, timeout: float = 10.0) -> tuple[int, str]:
-    """POST a form the way Twilio does, with X-Twilio-Signature."""
+
+def signed_post(url: str, form: dict[str, str], auth_token: str, timeout: float = 10.0) -> tuple[int, str, dict]:
+    """POST a form the way Twilio does, with X-Twilio-Signature; returns status, body and headers."""
     signature = RequestValidator(auth_token).compute_signature(url, form)
     data = urllib.parse.urlencode(form).encode()
     request = urllib.request.Request(url, data=data, headers={
         "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode()
+            return response.status, response.read().decode(), dict(response.headers)
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
+        return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
 
 
 def inbound_form(address: str, body: str, to: str = "+15550000") -> dict[str, str]:
@@ -37,42 +42,45 @@ def inbound_form(address: str, body: str, to: str = "+15550000") -> dict[str, st
             "ApiVersion": "2010-04-01"}
 
 
-def wait_for_replies(runtime: Runtime, ref: str, seen: int, timeout: float = 15.0, settle: float = 0.6):
-    """New outbox entries for this person: wait for the first, then a moment for the rest."""
-    deadline, last_new, last_count = time.monotonic() + timeout, None, seen
-    entries = []
+def new_entries(runtime: Runtime, ref: str, seen: set[str], timeout: float = 15.0, settle: float = 0.6):
+    """Outbox entries for this person not shown yet: wait for the first, then a moment for the rest.
+
+    Entries are told apart by id, not counted: a delete request removes the person's older ones."""
+    deadline, last_new, last_count, found = time.monotonic() + timeout, None, 0, []
     while time.monotonic() < deadline:
-        entries = runtime.store.outbox(ref=ref, last=1000)
-        if len(entries) > seen:
-            if last_new is None or len(entries) != last_count:
-                last_new, last_count = time.monotonic(), len(entries)
+        found = [e for e in runtime.store.outbox.entries(ref=ref, last=1000) if e.id not in seen]
+        if found:
+            if last_new is None or len(found) != last_count:
+                last_new, last_count = time.monotonic(), len(found)
             elif time.monotonic() - last_new > settle:
                 break
         time.sleep(0.05)
-    return entries[seen:]
+    return found
 
 
 def run_chat(runtime: Runtime, url: str, address: str) -> None:
     token = runtime.config.webhook_token
     ref = runtime.store.ref(address)
     channel = "WhatsApp" if address.startswith("whatsapp:") else "SMS"
-    click.echo(f"You are a {channel} user. Write a message (e.g. HOLA, asilo, my boss won't pay me); "
-               "Ctrl-D to quit.")
-    seen = len(runtime.store.outbox(ref=ref, last=1000))
+    article = "a" if channel == "WhatsApp" else "an"
+    click.echo(f"You are writing as {article} {channel} user ({address}). Write a message (e.g. HOLA, asilo, "
+               "my boss won't pay me); Ctrl-D to quit.")
+    seen = {e.id for e in runtime.store.outbox.entries(ref=ref, last=1000)}
     while True:
         try:
             text = input("> ")
         except (EOFError, KeyboardInterrupt):
             click.echo()
             return
-        status, body = signed_post(url + "/twilio/messages", inbound_form(address, text), token)
+        status, body, headers = signed_post(url + "/twilio/messages", inbound_form(address, text), token)
         if status != 200:
             click.echo(f"[the webhook answered {status}: {body.strip()[:200]}]")
             continue
-        replies = wait_for_replies(runtime, ref, seen)
-        seen += len(replies)
+        held = headers.get("X-Derechos-Held")
+        replies = new_entries(runtime, ref, seen, timeout=2.0 if held else 15.0)
+        seen.update(e.id for e in replies)
         if not replies:
-            click.echo("[no reply]")
+            click.echo(f"[{HELD.get(held, 'no reply') if held else 'no reply'}]")
         for entry in replies:
             info = sms.segment_info(entry.body)
             detail = f"{info.segments} segment(s) {info.encoding}" if entry.channel == "sms" else \
@@ -81,3 +89,5 @@ def run_chat(runtime: Runtime, url: str, address: str) -> None:
             click.echo(entry.body)
             if entry.media_url:
                 click.echo(f"[audio: {entry.media_url}]")
+        if held and replies:
+            click.echo(f"[{HELD.get(held, held)}]")

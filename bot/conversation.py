@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .catalog import DEFAULT_LANG, Catalog
+from .catalog import DEFAULT_LANG, SECTION_PREFIX, Catalog
 from .matcher import Match, Matcher
 from .messages import InboundMessage, Reply
 
@@ -18,17 +18,16 @@ class State:
 
     lang: str = DEFAULT_LANG
     lang_chosen: bool = False          # they asked for a language: keep it whatever they write in
-    menu: tuple[str, ...] = ()         # topic ids of the last numbered list they saw
+    menu: tuple[str, ...] = ()         # what the numbers of the last list they saw stand for (topics, sections)
     topic: str | None = None           # last topic answered (for MAS / MORE and hand-off context)
     page: int = 0                      # last page of that topic they saw
-    opted_out: bool = False
+    opted_out: bool = False            # read from the opt-out mark each time, never stored here
     awaiting_region: bool = False      # we asked which town or region (the variety depends on it)
     region: str | None = None          # their answer, for interpreter hand-offs
 
     def to_dict(self) -> dict:
         return {"lang": self.lang, "lang_chosen": self.lang_chosen, "menu": list(self.menu), "topic": self.topic,
-                "page": self.page, "opted_out": self.opted_out, "awaiting_region": self.awaiting_region,
-                "region": self.region}
+                "page": self.page, "awaiting_region": self.awaiting_region, "region": self.region}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "State":
@@ -43,7 +42,7 @@ class State:
 class Event:
     """Something the adapters must do besides replying (record an opt-out, open a hand-off, ...)."""
 
-    kind: str                      # opt_out | opt_in | delete | handoff | interpreter
+    kind: str                      # opt_out | opt_in | delete | handoff | interpreter | language
     lang: str
     topic: str | None = None
     tag: str | None = None
@@ -99,6 +98,8 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         return Outcome((), state, match, events)
     if intent == "delete":
         return Outcome((Reply(say("deleted")),), State(lang=lang), match, (Event("delete", lang),))
+    if intent == "thanks":
+        return Outcome((Reply(say("thanks")),), state, match)
     if intent == "human":
         language = catalog.languages[lang]
         if match.tag == "interpreter" or language.indigenous:
@@ -116,6 +117,7 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         else:
             first = catalog.text("language_changed", new_lang)
         state = replace(state, menu=tuple(ids), topic=None, page=0)
+        events = (Event("language", new_lang),)
         if match.tag:   # they said where from in the same message
             first += "\n" + catalog.text("region_saved", new_lang, region=match.tag)
             state = replace(state, region=match.tag, awaiting_region=False)
@@ -123,7 +125,7 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
             # One written text does not reach every variety: ask where they are from, menu still open.
             first += "\n" + catalog.text("ask_region", new_lang)
             state = replace(state, awaiting_region=True)
-        return Outcome((Reply(first), Reply(menu_text)), state, match)
+        return Outcome((Reply(first), Reply(menu_text)), state, match, events)
     if intent == "more":
         if state.topic is None:
             return _menu(catalog, lang, state, match)
@@ -133,6 +135,9 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         return _page(catalog, lang, state, match, state.topic, state.page + 1)
     if intent == "menu":
         return _menu(catalog, lang, state, match)
+    if intent.startswith(SECTION_PREFIX):
+        text, ids = catalog.section_menu(intent[len(SECTION_PREFIX):], lang)
+        return Outcome((Reply(text),), replace(state, menu=tuple(ids), topic=None, page=0), match)
     if intent == "unknown":
         return Outcome((Reply(say("not_understood")),), state, match)
     return _page(catalog, lang, state, match, intent, 0)

@@ -28,6 +28,11 @@ class BadRequest(DerechosError):
     """A webhook request that is malformed; the message is safe to show the caller."""
 
 
+# Twilio error codes the delivery acts on (the Twilio adapter raises them as SendError.code).
+OPTED_OUT = 21610            # the person sent STOP to this sender: record the opt-out
+OUTSIDE_WINDOW = 63016       # WhatsApp, more than 24 h since they last wrote: needs a template
+
+
 class SendError(DerechosError):
     """Twilio refused a message; `code` is Twilio's error code, `retry` whether to try again."""
 

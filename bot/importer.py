@@ -30,8 +30,9 @@ from typing import Callable, Iterable, Iterator, TextIO
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
 
+from .addresses import SMS, WHATSAPP, fold_mexican_national
 from .errors import DerechosError
-from .messages import SMS, WHATSAPP
+from .text import strip_accents
 
 PROGRESS_EVERY = 1000
 MAX_TAG_LENGTH = 64
@@ -116,6 +117,7 @@ class ImportResult:
     total_lines: int                    # lines read, header and blank lines included
     ignored_columns: list[str] = field(default_factory=list)   # header names not used, as written
     columns: dict[str, str] = field(default_factory=dict)      # field -> header name used for it
+    fictional: int = 0                  # +1 NPA 555-01xx numbers accepted (development only)
 
     @property
     def rejected_lines(self) -> list[int]:
@@ -139,13 +141,16 @@ class ImportResult:
 
 def read_subscribers_csv(stream: TextIO | Iterable[str] | str | bytes, languages: set[str],
                          default_lang: str = "es", default_region: str = "US", extra_tags: Iterable[str] = (),
-                         progress: Callable[[int], None] | None = None) -> ImportResult:
+                         progress: Callable[[int], None] | None = None,
+                         allow_fictional: bool = False) -> ImportResult:
     """Read and check a whole subscriber CSV.
 
     `stream` is an open text file, any iterable of lines, or the whole file as str or bytes.
     Raises CsvFormatError when the file as a whole cannot be used; problems in rows are returned in
     `rejected` instead. Raises ValueError for a bad argument (unknown default language or region).
     `progress(n)` is called each time another 1,000 lines are read, and once at the end.
+    `allow_fictional` accepts the North American numbers reserved for fiction (NPA 555-0100 to
+    555-0199), which tests and the local chat use; only the dry-run (development) passes it.
     """
     languages = set(languages)
     if default_lang not in languages:
@@ -185,7 +190,7 @@ def read_subscribers_csv(stream: TextIO | Iterable[str] | str | bytes, languages
 
     builders: dict[str, _Builder] = {}
     rejected: list[Rejected] = []
-    duplicates = 0
+    duplicates = fictional = 0
     previous = reader.line_num            # physical lines are offset by `skipped` blank lines
     next_mark = PROGRESS_EVERY
     while True:
@@ -236,7 +241,8 @@ def read_subscribers_csv(stream: TextIO | Iterable[str] | str | bytes, languages
                 if region is None:
                     reject("region", f"unknown region {_show(raw)} (use a country code such as MX, GT or US)")
         raw_number = fields[index["number"]]
-        number, reason, prefixed = parse_number(raw_number, region or default_region)
+        number, reason, prefixed = parse_number(raw_number, region or default_region, allow_fictional)
+        fictional += bool(number and allow_fictional and is_fictional(number))
         if reason:
             reject("number", reason)
         channel = WHATSAPP if (prefixed or wa_column) else SMS
@@ -282,7 +288,8 @@ def read_subscribers_csv(stream: TextIO | Iterable[str] | str | bytes, languages
     rows = [ImportRow(b.address, b.channel, b.lang, tuple(sorted(b.tags)), tuple(b.lines))
             for b in builders.values()]
     return ImportResult(rows=rows, rejected=rejected, duplicates_merged=duplicates, total_lines=total,
-                        ignored_columns=ignored, columns={name: h for name, (_, h) in columns.items()})
+                        ignored_columns=ignored, columns={name: h for name, (_, h) in columns.items()},
+                        fictional=fictional)
 
 
 @dataclass
@@ -296,7 +303,19 @@ class _Builder:
 
 # --- phone numbers -------------------------------------------------------------------------------
 
-def parse_number(text: str, region: str) -> tuple[str | None, str | None, bool]:
+_FICTIONAL = re.compile(r"^\+1[2-9][0-9]{2}55501[0-9]{2}$")
+
+
+def is_fictional(number: str) -> bool:
+    """A North American number reserved for fiction and tests (NPA 555-0100 to 555-0199).
+
+    >>> is_fictional("+13125550123"), is_fictional("+13125550200")
+    (True, False)
+    """
+    return bool(_FICTIONAL.match(number))
+
+
+def parse_number(text: str, region: str, allow_fictional: bool = False) -> tuple[str | None, str | None, bool]:
     """(E.164 number or None, reason it was refused or None, whether it had a whatsapp: prefix).
 
     `region` (e.g. "MX") applies to numbers written without + or 00. The reason never contains a
@@ -343,6 +362,10 @@ def parse_number(text: str, region: str) -> tuple[str | None, str | None, bool]:
         if exc.error_type == NumberParseException.TOO_LONG:
             return None, "too long to be a phone number", prefixed
         return None, "too short to be a phone number", prefixed
+    if allow_fictional:
+        formatted = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        if is_fictional(formatted):
+            return formatted, None, prefixed
     if not phonenumbers.is_valid_number(number):
         fixed = _mexican_legacy(number)
         if fixed is None:
@@ -366,25 +389,18 @@ def _mexican_legacy(number: PhoneNumber) -> PhoneNumber | None:
     """
     if number.country_code != 52:
         return None
-    national = phonenumbers.national_significant_number(number)
-    for prefix in ("1", "044", "045"):
-        if national.startswith(prefix) and len(national) - len(prefix) == 10:
-            candidate = PhoneNumber(country_code=52, national_number=int(national[len(prefix):]))
-            if phonenumbers.is_valid_number(candidate):
-                return candidate
+    folded = fold_mexican_national(phonenumbers.national_significant_number(number))
+    if folded:
+        candidate = PhoneNumber(country_code=52, national_number=int(folded))
+        if phonenumbers.is_valid_number(candidate):
+            return candidate
     return None
 
 
 # --- columns, languages, tags --------------------------------------------------------------------
 
-def _strip_accents(text: str) -> str:
-    if text.isascii():
-        return text
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
 def _make_key(text: str) -> str:
-    return _NON_ALNUM.sub(" ", _strip_accents(text.replace("\ufeff", "")).lower()).strip()
+    return _NON_ALNUM.sub(" ", strip_accents(unicodedata.normalize("NFKC", text.replace("\ufeff", ""))).lower()).strip()
 
 
 # The same few languages, channels and tags come row after row; only short values are cached.
@@ -471,7 +487,7 @@ def _language(value: str, names: dict[str, str]) -> str | None:
     """A language id from an id, a name (español, English, Mixtec, K'iche') or a locale (es-MX)."""
     found = names.get(_compact(value))
     if found is None:
-        locale = _LOCALE.fullmatch(_strip_accents(value.strip()).lower())
+        locale = _LOCALE.fullmatch(strip_accents(value.strip()).lower())
         if locale:
             found = names.get(locale.group(1))
     return found

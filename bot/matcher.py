@@ -367,7 +367,7 @@ class Matcher:
         numbered = [w for w in words if w not in NUMBER_FRAME] if len(words) <= 4 else ()
         if len(numbered) == 1 and numbered[0].isdigit():
             number = int(numbered[0])
-            options = menu if menu is not None else self.catalog.topic_ids
+            options = menu if menu is not None else self.catalog.top_menu()
             if 1 <= number <= len(options):
                 return Match(options[number - 1], lang, 1.0, number=number, matched=numbered[0])
             return Match("unknown", lang, 0.0, number=number, matched=numbered[0])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SMS, WHATSAPP = "sms", "whatsapp"
+from .addresses import SMS, WHATSAPP
+
+__all__ = ["SMS", "WHATSAPP", "InboundMessage", "Reply"]
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ from .catalog import (
     _Reader,
     check_content,
     placeholders,
+    settings_for,
 )
 from .errors import ContentError
 from .text import normalize
@@ -201,7 +202,7 @@ def export_po(catalog: Catalog, lang: str, content_root: Path) -> bytes:
     po = _PoCatalog(locale=lang, project=PROJECT, version=None, charset="UTF-8", fuzzy=False,
                     header_comment=_header_comment(root, language, lang, folder),
                     language_team=name)
-    settings = catalog.settings
+    settings = settings_for(catalog.settings, lang, catalog.languages)
     es_system, _ = _raw_system(root, root / DEFAULT_LANG / "system.yml", base=True)
     own_system, own_system_problems = _raw_system(root, folder / "system.yml", base=lang in BASE_LANGS)
     hints = {"es": _fill((es_system[0] if es_system else {}).get("more_hint", ""), settings)}
@@ -251,7 +252,7 @@ def export_po(catalog: Catalog, lang: str, content_root: Path) -> bytes:
                  fuzzy=draft)
 
     if es_system is not None:
-        texts, commands, where = es_system
+        texts, commands, _, _, where = es_system
         es_rel = _rel(root, root / DEFAULT_LANG / "system.yml")
         own_texts, own_commands = (own_system[0], own_system[1]) if own_system else ({}, {})
         goes_to = f"Goes to {_rel(root, folder / 'system.yml')}"

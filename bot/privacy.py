@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .addresses import identity
+
 log = logging.getLogger(__name__)
 
 
@@ -37,34 +39,41 @@ class Vault:
 
         The channel prefix is dropped so the same person is one id on SMS and WhatsApp.
         """
-        number = canonical_number(address.removeprefix("whatsapp:"))
-        digest = hmac.new(self._lookup_key, number.encode(), hashlib.sha256).digest()
+        digest = hmac.new(self._lookup_key, identity(address).encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:18]).decode()
 
-    def encrypt(self, plaintext: str, context: str = "") -> str:
-        """Authenticated encryption; `context` binds the ciphertext to its use (e.g. the person's ref)."""
+    def pseudonym(self, ref: str, purpose: str) -> str:
+        """Another one-way id for a ref, for one purpose (the opt-out change log): not the ref itself.
+
+        >>> v = Vault(b"k" * 32); v.pseudonym("abc", "optout") == v.pseudonym("abc", "optout") != "abc"
+        True
+        """
+        digest = hmac.new(self._lookup_key, f"{purpose}:{ref}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:12]).decode()
+
+    def seal(self, plaintext: str, context: str = "") -> bytes:
+        """Authenticated encryption to bytes (nonce + ciphertext + tag); `context` binds it to its use."""
         nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
-        return base64.urlsafe_b64encode(nonce + sealed).decode()
+        return nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+
+    def open(self, sealed: bytes, context: str = "") -> str:
+        """Reverse `seal`; raise ValueError if the data was altered or sealed with another key."""
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], context.encode()).decode()
+        except (InvalidTag, ValueError, TypeError) as exc:
+            raise ValueError("cannot decrypt: wrong key or altered data") from exc
+
+    def encrypt(self, plaintext: str, context: str = "") -> str:
+        """`seal` as URL-safe base64 text, for JSON (job arguments) and text values."""
+        return base64.urlsafe_b64encode(self.seal(plaintext, context)).decode()
 
     def decrypt(self, token: str, context: str = "") -> str:
         """Reverse `encrypt`; raise ValueError if the token was altered or made with another key."""
         try:
             raw = base64.urlsafe_b64decode(token.encode())
-            return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
-        except (InvalidTag, ValueError, TypeError) as exc:
-            raise ValueError("cannot decrypt: wrong key or altered data") from exc
-
-
-def canonical_number(number: str) -> str:
-    """One form per person: WhatsApp still writes Mexican mobiles with the "1" Mexico dropped in 2019.
-
-    >>> canonical_number("+5215512345678"), canonical_number("+525512345678"), canonical_number("+15550100")
-    ('+525512345678', '+525512345678', '+15550100')
-    """
-    if number.startswith("+521") and len(number) == 14 and number[1:].isdigit():
-        return "+52" + number[4:]
-    return number
+        except (ValueError, TypeError) as exc:
+            raise ValueError("cannot decrypt: not a token") from exc
+        return self.open(raw, context)
 
 
 def load_or_create_dev_key(instance_dir: Path) -> bytes:

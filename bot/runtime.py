@@ -19,6 +19,7 @@ from .errors import ContentError
 from .matcher import Matcher
 from .privacy import Vault, install_log_redaction, load_or_create_dev_key
 from .store import Store
+from .store.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class LiveContent:
         self._current = self._build()               # the first load must succeed: raise if broken
         self._checked = time.monotonic()
         self.last_error: ContentError | None = None
+        self.last_error_at: float | None = None
 
     def _build(self) -> Content:
         catalog = load_catalog(self.root, self.settings)
@@ -66,6 +68,14 @@ class LiveContent:
         if time.monotonic() - self._checked >= self.interval:
             self.reload_if_changed()
         return self._current
+
+    def refused_summary(self) -> dict | None:
+        """The last edit refused (and still not fixed): when, and its first problems with file and line."""
+        if self.last_error is None:
+            return None
+        problems = [str(p) for p in self.last_error.problems]
+        return {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_error_at or 0)),
+                "problems": problems[:10], "count": len(problems)}
 
     def reload_if_changed(self) -> bool:
         """Reload when files changed; True if new content went live."""
@@ -78,7 +88,7 @@ class LiveContent:
             try:
                 fresh = self._build()
             except ContentError as exc:
-                self.last_error = exc
+                self.last_error, self.last_error_at = exc, time.time()
                 log.error("content edit refused, keeping the last good content:\n  %s",
                           "\n  ".join(str(p) for p in exc.problems))
                 return False
@@ -88,12 +98,23 @@ class LiveContent:
 
 
 class Runtime:
-    """Lazily built resources for one process; nothing connects until it is first used."""
+    """The one composition root: lazily built resources for one process (web, worker, CLI);
+    nothing connects until it is first used."""
+
+    REDIS_RETRY_SECONDS = 1.0     # after a Redis timeout, answer from the journal this long before trying again
 
     def __init__(self, config: Config, connection: redis.Redis | None = None):
         self.config = config
         self._connection = connection
         self.embedded: EmbeddedRedis | None = None
+        self._redis_down_until = 0.0
+        self.degraded_since: float | None = None
+        self.degraded_count = 0
+
+    @classmethod
+    def for_job(cls, connection: redis.Redis | None) -> "Runtime":
+        """The context of one RQ job: configuration from the environment, the job's connection."""
+        return cls(Config.from_env(), connection=connection)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -113,6 +134,42 @@ class Runtime:
     @cached_property
     def store(self) -> Store:
         return Store(self.redis, self.vault, self.config.redis_prefix, self.config.state_ttl_days)
+
+    @cached_property
+    def journal(self) -> Journal:
+        return Journal(self.config.instance_dir, token=lambda ref: self.vault.pseudonym(ref, "optout"))
+
+    @cached_property
+    def sender(self):
+        """The Twilio REST sender, or the dry-run outbox without credentials."""
+        if self.config.dry_run:
+            from .delivery import DryRunSender
+            return DryRunSender(self.store)
+        from .twilio_gateway import TwilioSender
+        return TwilioSender(self.config)
+
+    # --- Redis away ----------------------------------------------------------------------------
+
+    def redis_down(self) -> bool:
+        return time.monotonic() < self._redis_down_until
+
+    def note_redis_down(self, exc: Exception) -> None:
+        if self.degraded_since is None:
+            log.error("Redis unavailable (%s: %s): answering from the local journal (degraded mode)",
+                      type(exc).__name__, exc)
+            self.degraded_since = time.time()
+        # A refused connection fails at once: try again on the next message. A Redis that hangs
+        # costs a timeout each time: stop trying for a moment.
+        if isinstance(exc, redis.TimeoutError):
+            self._redis_down_until = time.monotonic() + self.REDIS_RETRY_SECONDS
+
+    def note_redis_up(self) -> None:
+        if self.degraded_since is not None:
+            log.warning("Redis is back after %.0f s", time.time() - self.degraded_since)
+        self.degraded_since = None
+
+    def count_degraded(self) -> None:
+        self.degraded_count += 1
 
     @cached_property
     def content(self) -> LiveContent:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
@@ -13,6 +12,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from .addresses import bare, channel_of, is_e164
 from .config import Config
 from .errors import BadRequest, SendError
 from .messages import SMS, WHATSAPP, InboundMessage, Reply
@@ -20,14 +20,14 @@ from .privacy import redact
 
 log = logging.getLogger(__name__)
 
-# Twilio error codes that no retry will fix.
-OPTED_OUT = 21610            # the person sent STOP to this sender: record the opt-out
+# Twilio error codes that no retry will fix (OPTED_OUT, OUTSIDE_WINDOW: see errors.py).
 BAD_NUMBER = {21211, 21214, 21217, 21401, 21407, 21408, 21612, 21614}
-OUTSIDE_WINDOW = 63016       # WhatsApp, more than 24 h since they last wrote: needs a template
 RATE_LIMITED = {20429, 14107, 30022}
 ACCEPTED_MEDIA = ("image/", "audio/", "video/", "application/pdf", "text/vcard", "text/x-vcard")
 MAX_MEDIA = 10
-_E164 = re.compile(r"^\+[0-9]{6,15}$")   # ASCII digits only
+# Fields Twilio sends once: a form that repeats one is not Twilio's (the signature covers both values).
+SINGLE_FIELDS = ("From", "To", "Body", "MessageSid", "SmsMessageSid", "SmsSid", "AccountSid", "NumMedia",
+                 "MessageStatus", "SmsStatus", "ErrorCode", "CallSid", "Digits")
 
 
 def check_signature(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
@@ -47,9 +47,8 @@ def parse_inbound(form: Mapping[str, str], media: list[tuple[str, str]] | None =
         raise BadRequest("missing " + ", ".join(missing))
     if len(sid) > 64 or not sid.isascii() or not sid.isalnum():
         raise BadRequest("malformed MessageSid")
-    channel = WHATSAPP if sender.startswith("whatsapp:") else SMS
-    number = sender.removeprefix("whatsapp:")
-    if not _E164.match(number):
+    channel = channel_of(sender)
+    if not is_e164(bare(sender)):
         raise BadRequest("From is not an E.164 number")
     body = (form.get("Body") or "")[:max_body]
     accepted = tuple((url, kind) for url, kind in (media or [])[:MAX_MEDIA]
@@ -100,9 +99,11 @@ class TwilioSender:
             return {"from_": self.config.twilio_sms_from}
         raise SendError(None, None, f"no sender configured for {channel}", retry=False)
 
-    def send(self, to: str, channel: str, reply: Reply, status_callback: str | None) -> str:
-        """Create the message; return its SID or raise SendError."""
-        params = dict(self.sender_for(channel), to=to)
+    dry_run = False
+
+    def send(self, out, reply: Reply, status_callback: str | None) -> str:
+        """Create the message to `out.address`; return its SID or raise SendError."""
+        params = dict(self.sender_for(out.channel), to=out.address)
         if reply.content_sid:
             params["content_sid"] = reply.content_sid
             if reply.content_variables:
@@ -121,15 +122,15 @@ class TwilioSender:
             raise classify(exc) from None
         return message.sid
 
-    def find_sent(self, to: str, body: str, since: float) -> str | None:
-        """The SID of a message with this body sent to `to` since `since`, if Twilio has one.
+    def find_sent(self, out, body: str | None, since: float) -> str | None:
+        """The SID of a message with this body sent to `out.address` since `since`, if Twilio has one.
 
         Settles a send whose worker died before it learned the answer.
         """
         after = datetime.fromtimestamp(since, timezone.utc) - timedelta(minutes=1)
         try:
             # No DateSent filter: a message still queued at Twilio has no send date yet.
-            messages = self.client.messages.list(to=to, limit=50)
+            messages = self.client.messages.list(to=out.address, limit=50)
         except (TwilioException, OSError) as exc:
             raise classify(exc) from None
         for message in messages:

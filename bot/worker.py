@@ -1,6 +1,16 @@
 """The RQ worker class the Procfile runs."""
 from rq.worker import HerokuWorker
 
+# How soon a job whose worker died (SIGKILL, a lost machine) is taken up by another worker:
+# its started-job entry expires HEARTBEAT_GRACE seconds after the last heartbeat (every
+# MONITORING_INTERVAL s while a job runs), and idle workers look for expired entries every
+# MAINTENANCE_INTERVAL s (they wake from waiting for jobs at least every WORKER_TTL - 15 s).
+# Worst case about 5 + 15 + 15 + 20 s, well under a minute (RQ's defaults: 2.5 to 10 minutes).
+MONITORING_INTERVAL = 5
+HEARTBEAT_GRACE = 15
+MAINTENANCE_INTERVAL = 15
+WORKER_TTL = 35
+
 
 class GracefulWorker(HerokuWorker):
     """On SIGTERM (a deploy, a dyno restart) the job in hand gets time to finish; past that it fails
@@ -8,3 +18,16 @@ class GracefulWorker(HerokuWorker):
     horse ignores SIGTERM and is told by the worker instead."""
 
     imminent_shutdown_delay = 20   # a send takes at most 15 s (Twilio timeout); Heroku allows 30
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        kwargs.setdefault("worker_ttl", WORKER_TTL)
+        kwargs.setdefault("job_monitoring_interval", MONITORING_INTERVAL)
+        super().__init__(*args, **kwargs)
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        """RQ adds 60 s of grace to every heartbeat; a dead worker's job then waits minutes."""
+        if job.timeout and job.timeout > 0:
+            remaining = job.timeout - working_time
+            return int(min(remaining, self.job_monitoring_interval)) + HEARTBEAT_GRACE
+        return self.job_monitoring_interval + HEARTBEAT_GRACE

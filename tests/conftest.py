@@ -125,8 +125,7 @@ def _base(url: str) -> str:
 @pytest.fixture
 def phone(client):
     """Dry-run configuration: the dev token signs, the request URL is what Twilio signed."""
-    from bot.web import dev_auth_token
-    return Phone(client, dev_auth_token(client.application.extensions["derechos"].config))
+    return Phone(client, client.application.extensions["derechos"].config.webhook_token)
 
 
 @pytest.fixture
@@ -141,6 +140,14 @@ def live_env(env, fake_twilio):
     """Twilio credentials pointed at the fake server; returns the Config."""
     return env(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_SMS_FROM="+15550000",
                TWILIO_WHATSAPP_FROM="whatsapp:+15550001", TWILIO_API_URL=fake_twilio.url, PUBLIC_URL=PUBLIC_URL)
+
+
+def add_rows(store, rows, source: str = "import"):
+    """Store import rows as the importer does (opted-out people stay out); returns the report."""
+    from bot import organizer
+    from bot.importer import ImportResult
+    result = ImportResult(rows=list(rows), rejected=[], duplicates_merged=0, total_lines=len(rows) + 1)
+    return organizer.import_subscribers(store, result, "test", source=source)
 
 
 def run_worker(connection, burst: bool = True):

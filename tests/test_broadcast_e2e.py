@@ -22,7 +22,7 @@ from bot.importer import ImportRow
 from bot.jobs import BROADCASTS, REPLIES, make_queue
 from bot.runtime import Runtime
 from bot.web import create_app
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, Phone, run_worker
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, Phone, add_rows, run_worker
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,15 +60,13 @@ def test_ten_thousand_recipients_two_workers_one_killed(env, redis, redis_url, f
 
     sms_rows = [ImportRow(f"+1312{i:07d}", "sms", "es" if i % 3 else "en", ("chicago",), (i + 2,)) for i in range(N - 200)]
     wa_rows = [ImportRow(f"whatsapp:+1773{i:07d}", "whatsapp", "es", ("chicago",), (i + 2,)) for i in range(200)]
-    store.import_subscribers(sms_rows + wa_rows)
+    add_rows(store, sms_rows + wa_rows)
     opted_out = {r.address for r in sms_rows[::100]}                 # 98 people said STOP
     for address in opted_out:
-        store.opt_out(store.ref(address))
-        store.unsubscribe(store.ref(address))
-    with redis.pipeline() as pipe:                                    # half the WhatsApp people wrote today
+        store.opt_out_now(store.ref(address))
+    with store.unit() as uow:                                         # half the WhatsApp people wrote today
         for row in wa_rows[:100]:
-            store.touch_window(pipe, store.ref(row.address))
-        pipe.execute()
+            store.people.touch_window(uow, store.ref(row.address))
     template = "HX" + "b" * 32
     alert = organizer.new_broadcast(store, runtime.content.get().catalog, {
         "texts": {"es": "Alerta: clinica legal gratis el sabado.", "en": "Alert: free legal clinic on Saturday."},

@@ -139,10 +139,10 @@ def test_draft_topics_are_not_served(tree):
 def test_live_reload_picks_up_an_edit_and_refuses_a_broken_one(tree, caplog):
     live = LiveContent(tree, interval=0)
     before = live.get().catalog.topics["es"]["asylum"].pages[0]
-    edit(tree / "es" / "asylum.md", before[:20], "EDITADO " + before[:20])
+    edit(tree / "es" / "asylum.md", before[:20], "EDITADO " + before[8:20])
     assert live.get().catalog.topics["es"]["asylum"].pages[0].startswith("EDITADO")
     good = live.get()
-    edit(tree / "es" / "asylum.md", "menu: 1", "menu: [broken")
+    edit(tree / "es" / "asylum.md", "status: reviewed", "status: [broken")
     with caplog.at_level(logging.ERROR):
         assert live.get() is good               # the last good content stays live
     assert "content/es/asylum.md:" in caplog.text   # the refusal names the file and line

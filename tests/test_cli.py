@@ -101,19 +101,20 @@ def test_broadcast_from_the_command_line(env, redis, tmp_path):
                    "not a number;es;chicago\n", encoding="utf-8")
     runner = CliRunner()
     result = runner.invoke(main, ["subscribers", "import", str(csv)])
-    assert result.exit_code == 0 and "imported 2 subscribers" in result.output
+    assert result.exit_code == 0 and "imported 2 new" in result.output and "rejected and not imported" in result.output
     assert "line 4" in result.output and "0101" not in result.output
     assert runner.invoke(main, ["subscribers", "count", "--tag", "chicago"]).output.strip() == "2"
     result = runner.invoke(main, ["broadcast", "create", "--text", "es=Clinica el {date}.", "--text",
                                   "en=Clinic on {date}.", "--tag", "chicago", "--when", "2026-12-05"])
     assert result.exit_code == 0, result.output
-    broadcast_id = result.output.strip()
+    broadcast_id = result.stdout.strip()
+    assert "audience: SMS and WhatsApp" not in result.stdout and "tags chicago" in result.output
     preview = runner.invoke(main, ["broadcast", "preview", broadcast_id]).output
     assert "total" in preview and "5 de diciembre de 2026" in preview and "December 5, 2026" in preview
     result = runner.invoke(main, ["broadcast", "send", broadcast_id, "--yes", "--no-wait"])
     assert result.exit_code == 0, result.output
     run_worker(redis)
-    status = json.loads(runner.invoke(main, ["broadcast", "status", broadcast_id]).output)
+    status = json.loads(runner.invoke(main, ["broadcast", "status", broadcast_id, "--json"]).output)
     assert status["status"] == "sent" and status["figures"]["sent"] == 2
     bad = runner.invoke(main, ["broadcast", "create", "--text", "en=only english"])
     assert bad.exit_code == 1 and "Spanish" in bad.output and "Traceback" not in bad.output

@@ -35,7 +35,7 @@ def test_reply_reaches_twilio_with_the_right_fields(live, fake_twilio, redis):
     form = {"MessageSid": request.sid, "MessageStatus": "delivered", "To": "+15557654321"}
     assert phone.post("/twilio/status", form).status_code == 204
     assert phone.post("/twilio/status", dict(form, MessageStatus="sent")).status_code == 204
-    assert runtime.store.status(request.sid)["status"] == "delivered"
+    assert runtime.store.deliveries.status(request.sid)["status"] == "delivered"
 
 
 def test_whatsapp_reply_uses_the_whatsapp_sender_and_keeps_accents(live, fake_twilio, redis):
@@ -70,7 +70,7 @@ def test_21610_records_the_opt_out_and_is_not_retried(live, fake_twilio, redis):
     phone.text("asilo", sender="+15550199")
     run_worker(redis)
     assert len(fake_twilio.attempts) == 1
-    assert runtime.store.is_opted_out(runtime.store.ref("+15550199"))
+    assert runtime.store.people.is_opted_out(runtime.store.ref("+15550199"))
     [job] = _failed_jobs(redis)
     assert job.retries_left == 0
     assert make_queue(REPLIES, redis).scheduled_job_registry.count == 0
@@ -89,7 +89,7 @@ def test_permanent_errors_are_not_retried_and_stay_visible(live, fake_twilio, re
     assert len(fake_twilio.attempts) == 1
     [job] = _failed_jobs(redis)
     assert str(code) in (job.latest_result().exc_string or "")
-    assert not runtime.store.is_opted_out(runtime.store.ref("+15550198"))
+    assert not runtime.store.people.is_opted_out(runtime.store.ref("+15550198"))
 
 
 @pytest.mark.parametrize("status,code", [(429, 20429), (500, 20500)])
@@ -125,6 +125,6 @@ def test_a_duplicated_job_sends_once(live, fake_twilio, redis):
 def test_dry_run_writes_the_outbox(phone, runtime, redis):
     phone.text("hola", sender="+15550195")
     run_worker(redis)
-    [entry] = runtime.store.outbox(ref=runtime.store.ref("+15550195"))
+    [entry] = runtime.store.outbox.entries(ref=runtime.store.ref("+15550195"))
     assert entry.channel == "sms"
     assert entry.body.startswith("Hola")

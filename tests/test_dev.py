@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.chat import inbound_form, signed_post
-from bot.cli import free_port
+from bot.cli.local import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def test_dev_runs_web_worker_and_embedded_redis_then_stops_cleanly(tmp_path):
             assert line, "".join(lines)
             lines.append(line)
         wait_url(f"http://127.0.0.1:{port}/healthz")
-        status, _ = signed_post(f"http://127.0.0.1:{port}/twilio/messages", inbound_form("+15550111", "hola"),
+        status, _, _ = signed_post(f"http://127.0.0.1:{port}/twilio/messages", inbound_form("+15550111", "hola"),
                                 "derechos-dev-token")
         assert status == 200
         # The reply went through the queue and the worker into the outbox in the embedded Redis.
@@ -65,9 +65,9 @@ def test_dev_runs_web_worker_and_embedded_redis_then_stops_cleanly(tmp_path):
         runtime = Runtime(Config.from_env(clean_env(instance)))
         ref = runtime.store.ref("+15550111")
         deadline = time.monotonic() + 30
-        while not runtime.store.outbox(ref=ref) and time.monotonic() < deadline:
+        while not runtime.store.outbox.entries(ref=ref) and time.monotonic() < deadline:
             time.sleep(0.1)
-        [entry] = runtime.store.outbox(ref=ref)
+        [entry] = runtime.store.outbox.entries(ref=ref)
         assert entry.body.startswith("Hola")
         assert runtime.embedded is not None and not runtime.embedded.started_here
         runtime.redis.close()

@@ -26,7 +26,7 @@ from werkzeug.formparser import FormDataParser
 
 from bot.jobs import REPLIES, make_queue
 from bot.runtime import Runtime
-from bot.web import create_app, dev_auth_token
+from bot.web import create_app
 from tests.conftest import ACCOUNT_SID, Phone
 
 BASE = "http://localhost"
@@ -438,7 +438,7 @@ def test_fuzz_degraded_mode_when_redis_is_unreachable(env, tmp_path, capsys):
     # Built as Runtime.redis builds it (from_url: no client-side retries, so failures are immediate).
     dead = redis_lib.Redis.from_url(f"unix://{tmp_path / 'nobody.sock'}", socket_timeout=5, socket_connect_timeout=2)
     app = create_app({"TESTING": True, "RUNTIME": Runtime(config, connection=dead)})
-    phone = Phone(app.test_client(), dev_auth_token(config))
+    phone = Phone(app.test_client(), config.webhook_token)
 
     @fuzz_settings(400)
     @given(forms())

@@ -103,8 +103,8 @@ def test_delete_my_data_removes_everything_about_the_sender(phone, runtime, redi
             leftovers.append(key)
     outbox_only = [k for k in leftovers if k.endswith(b":outbox")]   # dry-run only: the confirmation itself
     assert leftovers == outbox_only
-    assert runtime.store.count_subscribers() == 0
-    assert runtime.store.handoffs() == []
+    assert runtime.store.subscribers.count() == 0
+    assert runtime.store.handoffs.list() == []
 
 
 def test_organizer_forgets_a_number(env, redis, monkeypatch):
@@ -112,11 +112,11 @@ def test_organizer_forgets_a_number(env, redis, monkeypatch):
     runtime = Runtime(config, connection=redis)
     phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), "derechos-dev-token")
     phone.text("ALERTAS", sender="+13125550155")
-    assert runtime.store.count_subscribers() == 1
+    assert runtime.store.subscribers.count() == 1
     result = CliRunner().invoke(main, ["subscribers", "forget", "(312) 555-0155"])
     assert result.exit_code == 0, result.output
-    assert runtime.store.count_subscribers() == 0
-    assert runtime.store.subscriber(runtime.store.ref("+13125550155")) == {}
+    assert runtime.store.subscribers.count() == 0
+    assert runtime.store.subscribers.get(runtime.store.ref("+13125550155")) is None
     assert "5550155" not in result.output
 
 
@@ -127,7 +127,7 @@ def test_per_sender_rate_limit_stops_answering_and_counts(env, redis):
     for _ in range(6):
         assert phone.text("asilo", sender="+13125550144")[0].status_code == 200
     assert runtime.queue("replies").count == 3
-    assert runtime.store.stats()["rate_limited"] == 3
+    assert runtime.store.metrics.totals()["rate_limited"] == 3
     phone.text("asilo", sender="+13125550145")       # someone else is still answered
     assert runtime.queue("replies").count == 4
 
@@ -138,8 +138,12 @@ def test_global_reply_ceiling(env, redis):
     phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), "derechos-dev-token")
     for i in range(4):
         phone.text("asilo", sender=f"+1312555013{i}")
-    assert runtime.queue("replies").count == 2
-    assert runtime.store.stats()["reply_ceiling"] == 2
+    run_worker(redis)
+    assert len(runtime.store.outbox.entries()) == 2              # taken at send time, never over
+    assert runtime.store.metrics.totals()["reply_ceiling"] == 2
+    phone.text("STOP", sender="+13125550130")                     # the carrier's words never count against it
+    run_worker(redis)
+    assert len(runtime.store.outbox.entries()) == 3
 
 
 def test_long_bodies_are_cut_and_unknown_media_types_dropped(env, redis, phone, runtime):

@@ -27,7 +27,7 @@ from bot.conversation import State
 from bot.embedded import EmbeddedRedis
 from bot.jobs import REPLIES, make_queue
 from bot.runtime import Runtime
-from bot.web import create_app, dev_auth_token
+from bot.web import create_app
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, Phone, run_worker
 from tests.fake_twilio import FakeTwilio
 
@@ -277,7 +277,7 @@ def test_redis_down_answers_inline_then_queues_again_without_restart(env, own_re
     runtime = Runtime(config)          # REDIS_URL -> Runtime.redis, as in production
     app = create_app({"TESTING": True, "RUNTIME": runtime})
     client = app.test_client()
-    phone = Phone(client, dev_auth_token(config))
+    phone = Phone(client, config.webhook_token)
 
     response, _ = phone.text("hola", sender="+15550120")
     assert response.status_code == 200 and twiml_messages(response) == []   # normal: through the queue
@@ -306,7 +306,7 @@ def test_redis_down_answers_inline_then_queues_again_without_restart(env, own_re
 def test_stop_while_redis_is_down_is_remembered_when_it_returns(env, own_redis, tmp_path):
     config = env(REDIS_URL=own_redis.url)
     runtime = Runtime(config)
-    phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), dev_auth_token(config))
+    phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), config.webhook_token)
     phone.text("hola", sender="+15550130")
     stop_redis(own_redis)
     response, _ = phone.text("STOP", sender="+15550130")
@@ -314,14 +314,14 @@ def test_stop_while_redis_is_down_is_remembered_when_it_returns(env, own_redis, 
     assert confirmation                            # the person is told they are out
     EmbeddedRedis(tmp_path / "own").ensure()
     phone.text("hola", sender="+15550199")        # the next request replays what was journaled
-    assert runtime.store.is_opted_out(runtime.store.ref("+15550130"))
-    assert not (config.instance_dir / "pending-events.jsonl").exists()
+    assert runtime.store.people.is_opted_out(runtime.store.ref("+15550130"))
+    assert not runtime.journal.pending()
 
 
 def test_delete_request_while_redis_is_down_is_not_confirmed_falsely(env, own_redis, tmp_path):
     config = env(REDIS_URL=own_redis.url)
     runtime = Runtime(config)
-    phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), dev_auth_token(config))
+    phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), config.webhook_token)
     phone.text("hola", sender="+15550131")
     state_key = runtime.store.key("state", runtime.store.ref("+15550131"))
     assert runtime.redis.exists(state_key)
@@ -342,13 +342,14 @@ def test_opt_outs_state_and_jobs_survive_a_redis_restart(env, own_redis, tmp_pat
     config = env(REDIS_URL=own_redis.url)
     runtime = Runtime(config)
     store = runtime.store
-    phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), dev_auth_token(config))
+    phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), config.webhook_token)
 
     out = store.ref("+15550140")
-    store.opt_out(out)
+    store.opt_out_now(out)
     talking = store.ref("+15550141")
     state = State(lang="en", lang_chosen=True, menu=("asylum", "labor"), topic="labor", page=1)
-    store.save_state(talking, state)
+    with store.unit() as uow:
+        store.people.save_state(uow, talking, state)
     response, _ = phone.text("hola", sender="+15550142")
     assert twiml_messages(response) == []
     job_ids = make_queue(REPLIES, runtime.redis).get_job_ids()
@@ -361,12 +362,12 @@ def test_opt_outs_state_and_jobs_survive_a_redis_restart(env, own_redis, tmp_pat
         kill_redis_hard(own_redis)                 # SIGKILL: only what reached the AOF survives
     EmbeddedRedis(tmp_path / "own").ensure()
 
-    assert store.is_opted_out(out)
-    assert store.load_state(talking) == state
+    assert store.people.is_opted_out(out)
+    assert store.people.load_state(talking) == state
     queue = make_queue(REPLIES, runtime.redis)
     assert queue.get_job_ids() == job_ids
     run_worker(runtime.redis)                      # and the job still runs after the restart
-    [entry] = store.outbox(ref=store.ref("+15550142"))
+    [entry] = store.outbox.entries(ref=store.ref("+15550142"))
     assert entry.body.startswith("Hola")
     assert fetch(runtime, job_ids[0]).get_status() == "finished"
 
@@ -415,7 +416,7 @@ def test_sigterm_lets_the_worker_finish_the_send_and_exit_0(env, own_redis, slow
     job = fetch(runtime, job_id)
     assert job.get_status() == "finished", worker.output()[-3000:]
     assert job.return_value() == request.sid
-    assert runtime.store.sent(send_id) == request.sid          # the send was recorded, not left "pending"
+    assert runtime.store.deliveries.sent(send_id) == request.sid          # the send was recorded, not left "pending"
 
 
 @pytest.mark.slow
@@ -444,7 +445,7 @@ def test_sigkill_while_twilio_holds_the_request_the_person_gets_it_once(env, own
     # What the person sees: the message exactly once (the retry finds it at Twilio and records it).
     assert len(slow_twilio.requests) == 1, [(r.get("To"), r.status_code) for r in slow_twilio.attempts]
     assert fetch(runtime, job_id).get_status() == "finished"
-    assert runtime.store.sent(send_id) == slow_twilio.requests[0].sid
+    assert runtime.store.deliveries.sent(send_id) == slow_twilio.requests[0].sid
 
 
 @pytest.mark.slow
@@ -466,7 +467,7 @@ def test_sigkill_before_twilio_got_the_request_the_person_still_gets_it(env, own
             first.cleanup()
     finally:
         hole.close()
-    assert runtime.store.sent(send_id).startswith("pending")  # claimed, never answered
+    assert runtime.store.deliveries.sent(send_id).startswith("pending")  # claimed, never answered
     assert requeue_abandoned(runtime) == [job_id]
 
     second = Worker(tmp_path / "worker2.log", "--burst", TWILIO_API_URL=slow_twilio.url)  # Twilio is back
@@ -478,7 +479,7 @@ def test_sigkill_before_twilio_got_the_request_the_person_still_gets_it(env, own
     assert len(slow_twilio.requests) == 1, f"sent {len(slow_twilio.requests)} times; job returned " \
         f"{job.return_value()!r}"
     assert job.get_status() == "finished"
-    assert runtime.store.sent(send_id) == slow_twilio.requests[0].sid
+    assert runtime.store.deliveries.sent(send_id) == slow_twilio.requests[0].sid
 
 
 @pytest.mark.slow
@@ -500,4 +501,4 @@ def test_sigterm_to_every_process_of_the_worker_still_finishes_the_send(env, own
     assert len(slow_twilio.requests) == 1
     job = fetch(runtime, job_id)
     assert job.get_status() == "finished", f"{job.get_status()}: {worker.output()[-3000:]}"
-    assert runtime.store.sent(send_id) == slow_twilio.requests[0].sid
+    assert runtime.store.deliveries.sent(send_id) == slow_twilio.requests[0].sid

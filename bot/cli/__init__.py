@@ -1,0 +1,65 @@
+"""The `derechos` command: one Click group with a context object; resources (Redis, content) open
+only when a command needs them. User mistakes become one-line messages, never tracebacks.
+
+The commands live by who uses them: `content` (editors), `organizers` (alerts, subscribers,
+hand-offs), `operations` (the Procfile's processes, queues, configuration), `local` (running it on
+a laptop: dev and chat).
+"""
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..config import Config
+from ..errors import ConfigError, ContentError
+
+
+class Context:
+    """Lazily built configuration and runtime for one command."""
+
+    def __init__(self):
+        self._config = None
+        self._runtime = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = Config.from_env()
+            except ConfigError as exc:
+                raise click.ClickException(f"configuration: {exc}") from None
+        return self._config
+
+    @property
+    def runtime(self):
+        if self._runtime is None:
+            from ..runtime import Runtime
+            self._runtime = Runtime(self.config)
+        return self._runtime
+
+    def content(self):
+        try:
+            return self.runtime.content.get()
+        except ContentError as exc:
+            raise click.ClickException("content has errors:\n" + "\n".join(str(p) for p in exc.problems)) from None
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group()
+@click.pass_context
+def main(ctx):
+    """Derechos: a multilingual SMS and WhatsApp bot that tells migrants their rights."""
+    ctx.obj = Context()
+    from ..runtime import configure_logging
+    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
+
+
+def who() -> str:
+    """The organizer's name for the audit trail."""
+    return os.environ.get("DERECHOS_ORGANIZER") or os.environ.get("USER") or "cli"
+
+
+from . import content, local, operations, organizers  # noqa: E402,F401  (registers the commands)

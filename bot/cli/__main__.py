@@ -1,0 +1,4 @@
+"""`python -m bot.cli` (how `derechos dev` starts its children)."""
+from . import main
+
+main()

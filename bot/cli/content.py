@@ -1,0 +1,174 @@
+"""Commands for content editors: how a message is understood, SMS segments, and the content files."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import ContentError
+from . import Context, main, pass_ctx
+
+
+# --- understanding -------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("text", required=False)
+@pass_ctx
+def match(ctx: Context, text: str | None):
+    """Show how a message is understood (one JSON object; with no TEXT, one per stdin line)."""
+    content = ctx.content()
+    lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
+    for line in lines:
+        result = content.matcher.match(line)
+        out = {"text": line, "intent": result.intent,
+               "lang": content.catalog.resolve_lang(result.language if result.intent == "language"
+                                                    else result.lang)}
+        out.update(result.explain())
+        click.echo(json.dumps(out, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--each-line", is_flag=True, help="Treat each stdin line as one message; one JSON object per line.")
+@click.option("--no-fold", is_flag=True, help="Show the SMS policy off (no folding to GSM-7).")
+def segments(text: str | None, each_line: bool, no_fold: bool):
+    """SMS encoding (GSM-7 or UCS-2) and segment count, as sent and after the SMS encoding policy."""
+    from .. import sms
+
+    def describe(message: str) -> dict:
+        raw = sms.segment_info(message)
+        policy = sms.segment_info(sms.render(message, "sms", fold=not no_fold))
+        return {"text": message, "encoding": raw.encoding, "segments": raw.segments, "characters": raw.characters,
+                "units": raw.units, "policy": {"encoding": policy.encoding, "segments": policy.segments,
+                                               "characters": policy.characters, "units": policy.units}}
+
+    if each_line:
+        for line in sys.stdin:
+            click.echo(json.dumps(describe(line.rstrip("\n")), ensure_ascii=False))
+        return
+    message = text if text is not None else sys.stdin.read().rstrip("\n")
+    info = describe(message)
+    click.echo(f"as sent: {info['encoding']}, {info['segments']} segment(s), {info['characters']} characters")
+    p = info["policy"]
+    click.echo(f"after SMS policy: {p['encoding']}, {p['segments']} segment(s), {p['characters']} characters")
+
+
+# --- content -------------------------------------------------------------------------------------
+
+@main.group()
+def content():
+    """Check, preview and translate the content files."""
+
+
+@content.command("check")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Content folder.")
+@pass_ctx
+def content_check(ctx: Context, directory: Path | None):
+    """Validate the whole content tree; report every problem with file and line."""
+    from ..catalog import check_content
+    root = directory or ctx.config.content_dir
+    problems = check_content(root, ctx.config.settings)
+    for problem in problems:
+        click.echo(str(problem), err=problem.severity == "error")
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    if errors:
+        raise click.ClickException(f"{errors} error(s), {warnings} warning(s) in {root}")
+    click.echo(f"content OK: {root} ({warnings} warning(s))")
+
+
+@content.command("stats")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def content_stats(ctx: Context, as_json: bool):
+    """Coverage per language: topics with reviewed text, with audio, falling back to Spanish."""
+    from ..catalog import coverage
+    rows = coverage(ctx.content().catalog)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'lang':<10} {'name':<16} {'reviewed':>8} {'audio':>6} {'fallback':>8}  coverage")
+    for row in rows:
+        pct = 100 * row["reviewed"] / row["topics"] if row["topics"] else 0
+        click.echo(f"{row['lang']:<10} {row['name'][:16]:<16} {row['reviewed']:>8} {row['audio']:>6} "
+                   f"{row['fallback']:>8}  {pct:5.1f}%")
+
+
+@content.command("preview")
+@click.argument("topic")
+@click.option("--lang", default="es", show_default=True)
+@click.option("--channel", type=click.Choice(["sms", "whatsapp"]), default="sms", show_default=True)
+@click.option("--all-pages", is_flag=True, help="Show every page, not just the first reply.")
+@pass_ctx
+def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages: bool):
+    """Exactly what the phone will show, with segment count and encoding."""
+    from .. import conversation, sms
+    from ..conversation import State
+    from ..messages import InboundMessage
+    loaded = ctx.content()
+    catalog = loaded.catalog
+    if lang not in catalog.languages:
+        raise click.BadParameter(f"unknown language '{lang}' (known: {', '.join(sorted(catalog.languages))})",
+                                 param_hint="--lang")
+    if topic not in catalog.topic_ids and topic not in ("menu", "help", "stop", "start"):
+        raise click.BadParameter(f"unknown topic '{topic}' (known: {', '.join(catalog.topic_ids)})",
+                                 param_hint="TOPIC")
+    state = State(lang=lang, lang_chosen=True)
+    if topic in catalog.topic_ids:
+        number = catalog.topic_ids.index(topic) + 1
+        bodies = [str(number)]
+        if all_pages:
+            bodies += ["mas"] * (len(catalog.answer(topic, lang).topic.pages) - 1)
+    else:
+        bodies = [topic]
+    for i, body in enumerate(bodies):
+        inbound = InboundMessage(channel=channel, sender="+10000000000", body=body, message_sid=f"SMpreview{i}")
+        outcome = conversation.handle(inbound, state, catalog, loaded.matcher)
+        state = outcome.state
+        for reply in outcome.replies:
+            shown = sms.render(reply.body, channel, fold=ctx.config.sms_fold)
+            info = sms.segment_info(shown)
+            header = f"[{channel} · {lang}"
+            header += f" · {info.encoding} · {info.segments} segment(s) · {info.characters} chars]" if channel == "sms" \
+                else f" · {info.characters} chars]"
+            click.echo(header)
+            click.echo(shown)
+            if reply.media_url:
+                click.echo(f"[media: {reply.media_url}]")
+            click.echo()
+
+
+@content.command("export-po")
+@click.argument("lang")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@pass_ctx
+def content_export_po(ctx: Context, lang: str, output: Path | None):
+    """Write a Gettext catalog for translators (source: Spanish; context: topic and field)."""
+    from ..po import export_po
+    catalog = ctx.content().catalog
+    if lang not in catalog.languages or lang == "es":
+        raise click.BadParameter(f"choose a target language other than es (known: {', '.join(sorted(catalog.languages))})")
+    data = export_po(catalog, lang, ctx.config.content_dir)
+    if output:
+        output.write_bytes(data)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(data.decode("utf-8"), nl=False)
+
+
+@content.command("import-po")
+@click.argument("po_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--status", type=click.Choice(["reviewed", "draft"]), default=None,
+              help="Status for the topic files written (default: reviewed for es/en, draft for Indigenous languages).")
+@pass_ctx
+def content_import_po(ctx: Context, po_file: Path, status: str | None):
+    """Write a translator's catalog back into the content files; fuzzy and untranslated entries are reported."""
+    from ..po import import_po
+    try:
+        report = import_po(ctx.config.content_dir, po_file, status=status)
+    except ContentError as exc:
+        raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
+    for line in report.lines():
+        click.echo(line)

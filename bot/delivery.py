@@ -1,0 +1,331 @@
+"""Getting messages out, exactly once: the Sender protocol (Twilio, or the dry-run outbox), the send
+of one message (claim, shared rate, last opt-out check, the hourly ceiling, send, record), replies,
+broadcast fan-out and batches, and hand-off notices.
+
+A job carries a person's ref and an encrypted address, never a phone number. Everything here takes
+the process's Runtime (the one composition root) and is called by the RQ jobs in `jobs.py`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import sms
+from .broadcast import Broadcast, text_for
+from .errors import OPTED_OUT, OUTSIDE_WINDOW, SendError
+from .messages import SMS, WHATSAPP, Reply
+
+log = logging.getLogger(__name__)
+
+# Messages that carriers require, or that answer the carrier keywords themselves: they go to
+# people who opted out (the STOP confirmation) and never count against the hourly ceiling.
+CARRIER_KINDS = frozenset({"stop", "help", "start", "delete"})
+BATCH_SIZE = 200
+BATCH_SLICE_SECONDS = 5.0     # a broadcast batch gives its worker back this often, so replies never wait long
+
+
+class YieldToReplies(Exception):
+    """A broadcast batch stops so that its worker answers the people who are writing."""
+
+
+class Sender(Protocol):
+    """What sends a message: Twilio's REST API, or the dry-run outbox."""
+
+    dry_run: bool
+
+    def send(self, out: "Outgoing", reply: Reply, status_callback: str | None) -> str:
+        """Send `reply` to `out.address`; return the message SID, or raise SendError."""
+
+    def find_sent(self, out: "Outgoing", body: str | None, since: float) -> str | None:
+        """The SID of a message with this body (any, if None) sent to `out` since `since`, if any."""
+
+
+class DryRunSender:
+    """No Twilio credentials: keep each outgoing message in the local outbox instead."""
+
+    dry_run = True
+
+    def __init__(self, store):
+        self.store = store
+
+    def send(self, out: "Outgoing", reply: Reply, status_callback: str | None) -> str:
+        body = reply.body if not reply.content_sid else f"[template {reply.content_sid}] {reply.content_variables}"
+        return self.store.outbox.append(out.ref, out.channel, body, reply.media_url)
+
+    def find_sent(self, out: "Outgoing", body: str | None, since: float) -> str | None:
+        for entry in reversed(self.store.outbox.entries(ref=out.ref, last=1000)):
+            if (body is None or entry.body == body) and entry.at >= since - 1:
+                return entry.id
+        return None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to one person, ready to claim and send."""
+
+    send_id: str
+    ref: str
+    address: str
+    channel: str
+    reply: Reply
+    kind: str = "reply"
+    broadcast: str | None = None
+
+
+def reply_payload(runtime, ref: str, address: str, channel: str, reply: Reply, lang: str,
+                  kind: str = "reply") -> dict:
+    """The plain data of one send job: the address sealed to the person's ref."""
+    return {"id": uuid.uuid4().hex, "ref": ref, "to": runtime.vault.encrypt(address, context="addr:" + ref),
+            "channel": channel, "reply": media_url(runtime.config, lang, reply).to_dict(), "lang": lang,
+            "kind": kind}
+
+
+def media_url(config, lang: str, reply: Reply) -> Reply:
+    """Content audio is a file in the language's audio/ folder: send its public URL."""
+    media = reply.media_url
+    if not media or media.startswith("https://"):
+        return reply
+    if not config.public_url:
+        return Reply(reply.body)
+    return Reply(reply.body, f"{config.public_url}/media/{lang}/{media.removeprefix('audio/')}")
+
+
+def send_once(runtime, out: Outgoing, owner: str) -> str:
+    """Send a message exactly once: claim it, wait for the shared rate, check STOP and the ceiling
+    once more, send, record.
+
+    A claim left pending by an attempt that died mid-send is settled by asking Twilio (or the
+    outbox) whether that attempt got through, so a retry neither loses nor doubles the message.
+    """
+    store, config, sender = runtime.store, runtime.config, runtime.sender
+    body, media = out.reply.body, out.reply.media_url
+    if media and out.channel == SMS:
+        # SMS cannot carry audio everywhere (MMS is US/Canada only): announce it as a link instead.
+        body, media = f"{body}\nAudio: {media}", None
+    body = sms.render(body, out.channel, fold=config.sms_fold)[: sms.TWILIO_BODY_LIMIT]
+    reply = Reply(body=body, media_url=media, content_sid=out.reply.content_sid,
+                  content_variables=out.reply.content_variables)
+    claim = store.deliveries.claim(out.send_id, owner)
+    if claim.sid:
+        return "skipped: already sent " + claim.sid
+    if not claim.won:
+        if claim.stale_since is None:
+            return "skipped: another worker is sending it"
+        found = _find_sent(sender, out, None if reply.content_sid else body, claim.stale_since)
+        if found:
+            store.deliveries.record_sent(out.send_id, _ref_to_record(out), found, broadcast=out.broadcast)
+            store.metrics.count("send_reconciled")
+            return found
+        store.deliveries.take_over(out.send_id, owner)
+    if not sender.dry_run:   # the outbox is no carrier: no rate to keep
+        segments = 1 if reply.content_sid else sms.segment_info(body).segments
+        try:
+            _wait_for_rate(runtime, segments, reply=out.broadcast is None, channel=out.channel)
+        except YieldToReplies:
+            store.deliveries.release(out.send_id)
+            raise
+    # The last look before the carrier: a STOP may have come while this message waited.
+    if out.kind not in CARRIER_KINDS and store.people.is_opted_out(out.ref):
+        store.deliveries.release(out.send_id)
+        store.metrics.count("skipped_opted_out")
+        return "skipped: opted out"
+    if out.kind == "reply" and not store.limits.take_reply(config.replies_per_hour):
+        store.deliveries.release(out.send_id)
+        store.metrics.count("reply_ceiling")
+        log.warning("hourly reply ceiling (%d) reached: a reply is not sent", config.replies_per_hour)
+        return "skipped: hourly reply ceiling"
+    callback = f"{config.public_url}/twilio/status" if config.public_url else None
+    try:
+        sid = sender.send(out, reply, callback)
+    except SendError as exc:
+        if exc.retry:
+            store.deliveries.release(out.send_id)
+            store.metrics.count("send_retry")
+            raise
+        _record_permanent_failure(runtime, out.ref, exc)
+        raise
+    store.deliveries.record_sent(out.send_id, _ref_to_record(out), sid, broadcast=out.broadcast,
+                                 status="sent" if sender.dry_run else "queued")
+    store.metrics.count("sent")
+    return sid
+
+
+def _ref_to_record(out: Outgoing) -> str | None:
+    # The confirmation of a delete request must not leave a delivery record that names the person.
+    return None if out.kind == "delete" else out.ref
+
+
+def _find_sent(sender: Sender, out: Outgoing, body: str | None, since: float) -> str | None:
+    try:
+        return sender.find_sent(out, body, since)
+    except SendError as exc:
+        log.warning("could not ask Twilio whether a message went out (%s): sending it", exc)
+        return None
+
+
+def _wait_for_rate(runtime, segments: int, reply: bool, channel: str) -> None:
+    queue_key = runtime.queue("replies").key
+    bucket, rate = runtime.config.rate_for(channel)
+    while True:
+        wait = runtime.store.limits.send_wait(segments, rate, reply, queue_key, runtime.config.send_margin_ms,
+                                              bucket=bucket)
+        if wait < 0:
+            raise YieldToReplies()
+        if wait == 0:
+            return
+        time.sleep(min(wait, 1.0))
+
+
+def _record_permanent_failure(runtime, ref: str, exc: SendError) -> None:
+    store = runtime.store
+    store.metrics.count(f"send_failed_{exc.code or 'unknown'}")
+    if exc.code == OPTED_OUT:
+        store.opt_out_now(ref)
+        log.info("Twilio says the recipient opted out (21610): recorded")
+    else:
+        log.error("send failed for good: %s", exc)
+
+
+# --- replies -------------------------------------------------------------------------------------
+
+def deliver(runtime, payload: dict, owner: str = "local") -> str:
+    """Send one queued reply, once: a retried or duplicated job does not send it twice."""
+    store, ref = runtime.store, payload["ref"]
+    if payload.get("kind") not in CARRIER_KINDS and store.people.is_opted_out(ref):
+        store.metrics.count("skipped_opted_out")
+        return "skipped: opted out"
+    try:
+        address = runtime.vault.decrypt(payload["to"], context="addr:" + ref)
+    except ValueError:   # the key changed: nobody can read this address any more
+        store.metrics.count("send_undecryptable")
+        raise SendError(None, None, "cannot open the address: DATA_KEY changed?", retry=False) from None
+    out = Outgoing(payload["id"], ref, address, payload["channel"], Reply.from_dict(payload["reply"]),
+                   payload.get("kind", "reply"))
+    return send_once(runtime, out, owner)
+
+
+# --- broadcasts ----------------------------------------------------------------------------------
+
+def fan_out(runtime, broadcast_id: str, batch_size: int = BATCH_SIZE) -> int:
+    """Freeze the audience (subscriber ids) and cut it into batches on the broadcasts queue."""
+    from .jobs import BROADCASTS, enqueue_batch
+    store = runtime.store
+    data = store.broadcasts.get(broadcast_id)
+    if data is None or not store.broadcasts.set_status(broadcast_id, "sending", only_from=("draft", "scheduled")):
+        return 0
+    broadcast = Broadcast.from_dict(data)
+    audience = broadcast.audience
+    ids = sorted(store.subscribers.audience(audience.langs, audience.channels, audience.tags))
+    store.broadcasts.bump(broadcast_id, "audience", len(ids))
+    batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+    batch_ids = [f"bc-{broadcast_id}-{number}" for number in range(len(batches))]
+    queue = runtime.queue(BROADCASTS)
+    with store.unit() as uow:
+        store.broadcasts.add_batches(uow, broadcast_id, batch_ids)
+        for batch_id, batch in zip(batch_ids, batches):
+            enqueue_batch(queue, broadcast_id, batch_id, batch, uow)
+    if not batches:
+        store.broadcasts.set_status(broadcast_id, "sent", only_from=("sending",))
+    return len(batches)
+
+
+def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], owner: str = "local",
+                  slice_seconds: float = BATCH_SLICE_SECONDS) -> dict:
+    """Send one batch; after a time slice the rest goes back on the queue (replies come first)."""
+    from .jobs import BROADCASTS, enqueue_batch
+    store = runtime.store
+    data = store.broadcasts.get(broadcast_id)
+    if data is None:
+        return {"skipped": "unknown broadcast"}
+    broadcast = Broadcast.from_dict(data)
+    done: dict[str, int] = {}
+    started = time.monotonic()
+    for position, subscriber_id in enumerate(ids):
+        if store.broadcasts.status(broadcast_id) == "cancelled":
+            done["cancelled"] = len(ids) - position
+            break
+        try:
+            if time.monotonic() - started > slice_seconds:
+                raise YieldToReplies()
+            outcome = _send_to_subscriber(runtime, broadcast, subscriber_id, owner)
+        except YieldToReplies:
+            # The rest goes back to the front of the broadcasts queue; the worker takes replies first.
+            rest_id = f"bc-{broadcast_id}-{uuid.uuid4().hex[:8]}"
+            with store.unit() as uow:
+                store.broadcasts.add_batches(uow, broadcast_id, [rest_id])
+                enqueue_batch(runtime.queue(BROADCASTS), broadcast_id, rest_id, ids[position:], uow, at_front=True)
+            done["continued"] = len(ids) - position
+            break
+        done[outcome] = done.get(outcome, 0) + 1
+    store.broadcasts.finish_batch(broadcast_id, batch_id)
+    return done
+
+
+def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner: str) -> str:
+    store = runtime.store
+    found = store.subscribers.by_ids([subscriber_id])
+    if not found:
+        store.broadcasts.bump(broadcast.id, "skipped_unsubscribed")
+        return "skipped_unsubscribed"
+    subscriber = found[0]
+    if store.people.is_opted_out(subscriber.ref):
+        store.broadcasts.bump(broadcast.id, "skipped_opted_out")
+        return "skipped_opted_out"
+    address = store.subscribers.open_address(subscriber)
+    text, _ = text_for(broadcast, subscriber.lang)
+    if subscriber.channel == WHATSAPP and not store.people.in_window(subscriber.ref):
+        if not broadcast.template_sid:
+            store.broadcasts.bump(broadcast.id, "skipped_outside_window")
+            return "skipped_outside_window"
+        reply = Reply(body=text, content_sid=broadcast.template_sid, content_variables=broadcast.template_variables)
+    else:
+        reply = Reply(body=text, media_url=broadcast.audio.get(subscriber.lang) if subscriber.channel == WHATSAPP
+                      else None)
+    out = Outgoing(f"bc:{broadcast.id}:{subscriber_id}", subscriber.ref, address, subscriber.channel, reply,
+                   "broadcast", broadcast.id)
+    try:
+        result = send_once(runtime, out, owner)
+    except SendError as exc:
+        if exc.retry:
+            raise   # the batch is retried; recipients already sent are skipped by their claims
+        store.broadcasts.bump(broadcast.id, f"failed_at_send:{exc.code or 'unknown'}")
+        if exc.code == OUTSIDE_WINDOW:
+            store.broadcasts.bump(broadcast.id, "skipped_outside_window")
+        return "failed"
+    if result == "skipped: opted out":
+        store.broadcasts.bump(broadcast.id, "skipped_opted_out")
+        return "skipped_opted_out"
+    return "skipped_duplicate" if result.startswith("skipped") else "sent"
+
+
+def batch_failed_for_good(runtime, broadcast_id: str, batch_id: str) -> None:
+    """A batch out of retries: the broadcast still completes, with the batch counted as failed."""
+    runtime.store.broadcasts.bump(broadcast_id, "failed_batches")
+    runtime.store.broadcasts.finish_batch(broadcast_id, batch_id)
+
+
+# --- hand-offs -----------------------------------------------------------------------------------
+
+def notify_handoff(runtime, handoff_id: str, kind: str, lang: str, topic: str, owner: str = "local") -> str:
+    """Tell the on-call person or system that someone asked for a person; never the number."""
+    config = runtime.config
+    text = f"Derechos: new {kind} request #{handoff_id} ({lang}{', ' + topic if topic else ''}). " \
+           f"derechos handoff take {handoff_id}"
+    sent = []
+    if config.handoff_webhook_url:
+        body = json.dumps({"id": handoff_id, "kind": kind, "lang": lang, "topic": topic}).encode()
+        request = urllib.request.Request(config.handoff_webhook_url, data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            sent.append(f"webhook {response.status}")
+    if config.handoff_notify_to:
+        to = config.handoff_notify_to
+        out = Outgoing(f"handoff:{handoff_id}", runtime.store.ref(to), to,
+                       WHATSAPP if to.startswith("whatsapp:") else SMS, Reply(text), "handoff")
+        sent.append(send_once(runtime, out, owner))
+    return ", ".join(sent) or "no notification configured"

@@ -188,6 +188,7 @@ class Matcher:
 
     def _build(self, catalog: Catalog) -> Index:
         index = Index()
+        claimed_by: dict[str, set[str]] = {}
         for lang, commands in catalog.commands.items():
             for command, words in commands.items():
                 for word in words:
@@ -201,8 +202,13 @@ class Matcher:
                         # The first language to claim a word keeps it; STOP wins over anything.
                         if key not in index.commands or command == "stop":
                             index.commands[key] = (command, lang)
+                        claimed_by.setdefault(key, set()).add(lang)
                     if command == "start" and " " not in key:
                         index.start_words.setdefault(key, lang)
+        # A word both languages use for a command (STOP, MENU, OK) tells nothing about the language.
+        for key, langs in claimed_by.items():
+            if len(langs) > 1 and key in index.commands:
+                index.commands[key] = (index.commands[key][0], None)
         for lang_id, language in catalog.languages.items():
             for word in language.select + language.autonyms + (language.name.get("es", ""), language.name.get("en", "")):
                 key = " ".join(tokens(word))

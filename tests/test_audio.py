@@ -35,7 +35,7 @@ def live(live_env, env, redis, content_with_audio):
 def test_whatsapp_gets_the_audio_as_media(live, fake_twilio, redis):
     app, phone = live
     phone.text("qyool mam", sender="whatsapp:+50255550101")
-    phone.text("1", sender="whatsapp:+50255550101")
+    phone.text("asilo", sender="whatsapp:+50255550101")
     run_worker(redis)
     requests = fake_twilio.wait_for(3)
     topic = requests[-1]
@@ -49,7 +49,7 @@ def test_whatsapp_gets_the_audio_as_media(live, fake_twilio, redis):
 def test_sms_announces_the_audio_as_a_link(live, fake_twilio, redis):
     _, phone = live
     phone.text("mam", sender="+50255550102")
-    phone.text("1", sender="+50255550102")
+    phone.text("asilo", sender="+50255550102")
     run_worker(redis)
     topic = fake_twilio.wait_for(3)[-1]
     assert topic.get("MediaUrl") is None

@@ -45,7 +45,7 @@ def test_whatsapp_reply_uses_the_whatsapp_sender_and_keeps_accents(live, fake_tw
     [request] = fake_twilio.wait_for(1)
     assert request.get("To") == "whatsapp:+5215512345678"
     assert request.get("From") == "whatsapp:+15550001"
-    assert "información" in request.get("Body")
+    assert any(c in request.get("Body") for c in "áéíóú")    # WhatsApp keeps the accents SMS folds
 
 
 def test_messaging_service_replaces_from(env, fake_twilio, redis):

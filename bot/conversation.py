@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from .catalog import DEFAULT_LANG, SECTION_PREFIX, Catalog
 from .matcher import Match, Matcher
-from .messages import InboundMessage, Reply
+from .messages import Choice, InboundMessage, Reply
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def reply_language(match: Match, state: State, catalog: Catalog) -> str:
 
 def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Matcher) -> Outcome:
     """Decide the replies to one inbound message."""
-    match = matcher.match(inbound.body, list(state.menu) or None)
+    match = (inbound.choice and matcher.choice(inbound.choice, inbound.body)) or \
+        matcher.match(inbound.body, list(state.menu) or None)
     if state.awaiting_region:
         state = replace(state, awaiting_region=False)
         region = _region_answer(inbound.body, match)
@@ -111,6 +112,7 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         new_lang = catalog.resolve_lang(match.language)
         state = replace(state, lang=new_lang, lang_chosen=True)
         menu_text, ids = catalog.menu(new_lang)
+        menu = menu_reply(catalog, new_lang, menu_text, ids)
         language = catalog.languages[new_lang]
         if language.indigenous and "language_changed" not in catalog.system.get(new_lang, {}):
             first = catalog.text("fallback_notice", new_lang, language=language.display_name(DEFAULT_LANG))
@@ -125,7 +127,7 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
             # One written text does not reach every variety: ask where they are from, menu still open.
             first += "\n" + catalog.text("ask_region", new_lang)
             state = replace(state, awaiting_region=True)
-        return Outcome((Reply(first), Reply(menu_text)), state, match, events)
+        return Outcome((Reply(first), menu), state, match, events)
     if intent == "more":
         if state.topic is None:
             return _menu(catalog, lang, state, match)
@@ -137,7 +139,8 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         return _menu(catalog, lang, state, match)
     if intent.startswith(SECTION_PREFIX):
         text, ids = catalog.section_menu(intent[len(SECTION_PREFIX):], lang)
-        return Outcome((Reply(text),), replace(state, menu=tuple(ids), topic=None, page=0), match)
+        return Outcome((menu_reply(catalog, lang, text, ids),), replace(state, menu=tuple(ids), topic=None, page=0),
+                       match)
     if intent == "unknown":
         return Outcome((Reply(say("not_understood")),), state, match)
     return _page(catalog, lang, state, match, intent, 0)
@@ -153,7 +156,12 @@ def _region_answer(body: str, match: Match) -> str | None:
 
 def _menu(catalog: Catalog, lang: str, state: State, match: Match) -> Outcome:
     text, ids = catalog.menu(lang)
-    return Outcome((Reply(text),), replace(state, menu=tuple(ids), topic=None, page=0), match)
+    return Outcome((menu_reply(catalog, lang, text, ids),), replace(state, menu=tuple(ids), topic=None, page=0), match)
+
+
+def menu_reply(catalog: Catalog, lang: str, text: str, ids: list[str]) -> Reply:
+    """A numbered menu, with its options as choices (a list on WhatsApp)."""
+    return Reply(text, choices=tuple(Choice(i, catalog.label(i, lang)) for i in ids), style="list")
 
 
 def _page(catalog: Catalog, lang: str, state: State, match: Match, topic_id: str, page: int) -> Outcome:

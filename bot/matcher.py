@@ -341,6 +341,17 @@ class Matcher:
             return "en"
         return None
 
+    CHOICE_COMMANDS = ("menu", "more", "help", "stop", "start", "delete", "human", "thanks", "yes", "no")
+
+    def choice(self, choice_id: str, text: str = "") -> Match | None:
+        """A tapped WhatsApp button or list row, read by its stable id (never by its label)."""
+        catalog = self.catalog
+        known = (choice_id in catalog.topic_ids or choice_id in self.CHOICE_COMMANDS
+                 or (choice_id.startswith("section:") and catalog.section(choice_id[len("section:"):]) is not None))
+        if not known:
+            return None
+        return Match(choice_id, self.detect_language(tokens(text or "")[:MAX_TOKENS]), 1.0, matched="choice")
+
     def match(self, text: str, menu: list[str] | None = None) -> Match:
         """The intent of one message. `menu` is the list of topic ids the person last saw numbered."""
         words = tokens(text or "")[:MAX_TOKENS]

@@ -12,8 +12,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from .addresses import channel_of, parse_address, same_person_address
-from .bodies import decode_base64_body
+from .addresses import bare, channel_of, is_e164
 from .config import Config
 from .errors import BadRequest, SendError
 from .messages import SMS, WHATSAPP, InboundMessage, Reply
@@ -28,13 +27,7 @@ ACCEPTED_MEDIA = ("image/", "audio/", "video/", "application/pdf", "text/vcard",
 MAX_MEDIA = 10
 # Fields Twilio sends once: a form that repeats one is not Twilio's (the signature covers both values).
 SINGLE_FIELDS = ("From", "To", "Body", "MessageSid", "SmsMessageSid", "SmsSid", "AccountSid", "NumMedia",
-                 "MessageStatus", "SmsStatus", "ErrorCode", "CallSid", "Digits", "ExternalUserId",
-                 "ButtonPayload", "ButtonText", "ListId", "ListTitle")
-# The stable id of what a WhatsApp user tapped: a quick-reply button's id comes as ButtonPayload (its
-# label as ButtonText), a list-picker row's id as ListId (its title as ListTitle). Read by id, never by
-# label; the label is the Body as well.
-CHOICE_FIELDS = ("ButtonPayload", "ListId")
-MAX_CHOICE_ID = 200       # Twilio's limit for a list item's id (and more than we ever write)
+                 "MessageStatus", "SmsStatus", "ErrorCode", "CallSid", "Digits")
 
 
 def check_signature(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
@@ -54,38 +47,15 @@ def parse_inbound(form: Mapping[str, str], media: list[tuple[str, str]] | None =
         raise BadRequest("missing " + ", ".join(missing))
     if len(sid) > 64 or not sid.isascii() or not sid.isalnum():
         raise BadRequest("malformed MessageSid")
-    address = parse_address(sender)
-    if address is None or (address.startswith("whatsapp:") != sender.startswith("whatsapp:")):
-        raise BadRequest("From is not an E.164 number or a WhatsApp user id")
-    channel = channel_of(address)
-    alias = _alias(form.get("ExternalUserId") or "", address, sid) if channel == WHATSAPP else ""
-    # A long SMS a carrier turned into an MMS can arrive as base64 of its text: read the text.
-    body = decode_base64_body(form.get("Body") or "")[:max_body]
-    choice = ""
-    if channel == WHATSAPP:
-        choice = next((v.strip() for v in (form.get(name) or "" for name in CHOICE_FIELDS) if v.strip()), "")
-        if len(choice) > MAX_CHOICE_ID or not choice.isprintable():
-            choice = ""
-        if choice and not body:
-            body = (form.get("ButtonText") or form.get("ListTitle") or "")[:max_body]
+    channel = channel_of(sender)
+    if not is_e164(bare(sender)):
+        raise BadRequest("From is not an E.164 number")
+    body = (form.get("Body") or "")[:max_body]
     accepted = tuple((url, kind) for url, kind in (media or [])[:MAX_MEDIA]
                      if kind.startswith(ACCEPTED_MEDIA))
-    return InboundMessage(channel=channel, sender=address, body=body, message_sid=sid,
+    return InboundMessage(channel=channel, sender=sender, body=body, message_sid=sid,
                           to=(form.get("To") or ""), media=accepted,
-                          profile_name=(form.get("ProfileName") or "")[:100], choice=choice, alias=alias)
-
-
-def _alias(external: str, sender: str, sid: str) -> str:
-    """ExternalUserId: the person's other WhatsApp address (a user id beside their number), if it is
-    one and another than From; a malformed one is ignored with a warning, as courier does (never
-    logging the value: an id is personal data)."""
-    if not external.strip():
-        return ""
-    alias = parse_address(external, default_channel=WHATSAPP)
-    if alias is None:
-        log.warning("ignoring a malformed ExternalUserId on message %s; answering its From", sid[:34])
-        return ""
-    return "" if same_person_address(alias, sender) else alias
+                          profile_name=(form.get("ProfileName") or "")[:100])
 
 
 def media_from_form(form: Mapping[str, str]) -> list[tuple[str, str]]:

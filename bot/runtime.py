@@ -110,6 +110,17 @@ class Runtime:
         self._redis_down_until = 0.0
         self.degraded_since: float | None = None
         self.degraded_count = 0
+        self.replayer: threading.Thread | None = None     # replays the journal when Redis is back
+        self.replayer_lock = threading.Lock()
+        self.closing = threading.Event()
+
+    def close(self) -> None:
+        """Stop background work (the journal replayer) and close the local journal."""
+        self.closing.set()
+        if self.replayer is not None:
+            self.replayer.join(timeout=5)
+        if "journal" in self.__dict__:
+            self.journal.close()
 
     @classmethod
     def for_job(cls, connection: redis.Redis | None) -> "Runtime":

@@ -50,6 +50,10 @@ class RedisGate:
             server, self._server = self._server, None
             pairs, self._pairs = self._pairs, []
         if server is not None:
+            try:
+                server.shutdown(socket.SHUT_RDWR)    # wakes the thread blocked in accept()
+            except OSError:
+                pass
             server.close()
         for a, b in pairs:
             for s in (a, b):

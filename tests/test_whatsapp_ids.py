@@ -14,7 +14,7 @@ from bot.addresses import identity
 from bot.jobs import REPLIES, make_queue
 from bot.runtime import Runtime
 from bot.web import create_app
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, Phone, add_rows, run_worker
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, Phone, run_worker
 
 PHONE = "+14135550142"
 WA_PHONE = "whatsapp:" + PHONE
@@ -284,3 +284,16 @@ def test_an_id_only_subscriber_gets_whatsapp_only_and_previews_say_so(live, fake
 
 def test_identity_of_an_id_never_collides_with_a_number():
     assert identity(WA_ID) == USER_ID and identity(WA_PHONE) == PHONE
+
+
+def test_an_organizer_forgets_a_person_by_their_user_id(phone, runtime, redis):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    link(phone)
+    send(phone, twilio_form(WA_ID, "ALERTAS"))
+    result = CliRunner().invoke(main, ["subscribers", "forget", USER_ID])
+    assert result.exit_code == 0, result.output
+    assert USER_ID not in result.output
+    refs = [runtime.vault.ref(PHONE), runtime.vault.ref(WA_ID)]
+    assert runtime.store.subscribers.count() == 0 and everything_about(redis, refs) == []

@@ -297,3 +297,57 @@ def test_an_organizer_forgets_a_person_by_their_user_id(phone, runtime, redis):
     assert USER_ID not in result.output
     refs = [runtime.vault.ref(PHONE), runtime.vault.ref(WA_ID)]
     assert runtime.store.subscribers.count() == 0 and everything_about(redis, refs) == []
+
+
+def test_whatever_the_order_stop_holds_for_the_person_on_every_address(env, redis):
+    """Random sequences of messages from a number, a user id and both at once: after STOP from any
+    address the person hears nothing (but START) from any address they are known by, and START from
+    any lifts it everywhere."""
+    from hypothesis import HealthCheck, settings
+    runtime = Runtime(env(INBOUND_PER_MINUTE="1000"), connection=redis)
+    phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), "derechos-dev-token")
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+    senders = {"sms": (PHONE, {}), "whatsapp number": (WA_PHONE, {}), "id": (WA_ID, {}),
+               "both": (WA_PHONE, {"ExternalUserId": WA_ID})}
+
+    class TwoAddresses(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            redis.flushdb()
+            self.linked = False
+            self.out = {"number": False, "id": False}      # the model: who opted out
+
+        def person(self, which: str) -> str:
+            return "id" if which == "id" and not self.linked else "number"
+
+        @rule(which=st.sampled_from(sorted(senders)), text=st.sampled_from(["asilo", "STOP", "START", "hola"]))
+        def write(self, which, text):
+            sender, extra = senders[which]
+            if which == "both" and not self.linked:
+                self.linked = True
+                self.out["number"] = self.out["number"] or self.out["id"]
+            person = self.person(which)
+            response, _ = phone.text(text, sender=sender, **extra)
+            held = response.headers.get("X-Derechos-Held")
+            if text == "START":
+                assert held is None
+                self.out[person] = False
+            elif text == "STOP":
+                assert (held == "opted_out") == self.out[person]
+                self.out[person] = True
+            else:
+                assert (held == "opted_out") == self.out[person], (which, text, self.out)
+
+        @invariant()
+        def every_ref_of_an_opted_out_person_is_marked(self):
+            people = runtime.store.people
+            number_refs = [runtime.vault.ref(PHONE)] + ([runtime.vault.ref(WA_ID)] if self.linked else [])
+            assert all(people.is_opted_out(r) == self.out["number"] for r in number_refs)
+            if not self.linked:
+                assert people.is_opted_out(runtime.vault.ref(WA_ID)) == self.out["id"]
+
+    run_state_machine_as_test(TwoAddresses, settings=settings(
+        max_examples=40, stateful_step_count=12, deadline=None, database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))

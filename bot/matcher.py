@@ -41,7 +41,7 @@ MIN_SCORE = 2.0          # below this, `unknown`: better to offer the menu than 
 # bench/README.md): below MIN_PROBABILITY the answer is `unknown`; an opt-out is carried out at
 # STOP_SURE, asked about ("Do you want to stop? Reply STOP") from STOP_ASK; a delete request needs
 # DELETE_SURE; two topics within CLARIFY_MARGIN of each other (and both above CLARIFY_MIN) get a question.
-MIN_PROBABILITY = 0.30
+MIN_PROBABILITY = 0.20
 STOP_SURE, STOP_ASK = 0.80, 0.40
 DELETE_SURE = 0.70
 CLARIFY_MARGIN, CLARIFY_MIN = 0.10, 0.25

@@ -14,11 +14,15 @@ from .base import DAY, UnitOfWork
 from .broadcasts import Broadcasts
 from .deliveries import Deliveries
 from .handoffs import Handoffs
+from .imports import Imports
 from .limits import Limits
 from .metrics import Metrics
+from .misses import Misses
+from .organizers import Organizers
 from .outbox import Outbox
 from .people import Arrival, People
 from .subscribers import Subscribers
+from .threads import Threads
 
 __all__ = ["Arrival", "DAY", "Store", "UnitOfWork"]
 
@@ -40,6 +44,12 @@ class Store:
         self.metrics = Metrics(*args)
         self.outbox = Outbox(*args)
         self.audit = Audit(*args)
+        # The organizer console (issue 12): accounts, conversation threads, questions not answered.
+        self.organizers = Organizers(*args)
+        self.threads = Threads(*args)
+        self.misses = Misses(*args)
+        self.imports = Imports(*args)
+        self.people.conversation_key = self.threads.mark_key   # read with each arrival
 
     def unit(self) -> UnitOfWork:
         """A transaction: commands queue on it and run together when the `with` block ends."""
@@ -75,3 +85,4 @@ class Store:
             self.subscribers.remove(uow, ref)
             self.deliveries.forget(uow, ref, sids)
             self.handoffs.forget(uow, ref, handoff_ids)
+            self.threads.forget(uow, ref, handoff_ids)

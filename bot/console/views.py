@@ -47,7 +47,11 @@ WORDS = (N_("draft"), N_("scheduled"), N_("sending"), N_("sent"), N_("cancelled"
          N_("done"), N_("failed"), N_("refused"), N_("delivered"), N_("undelivered"), N_("read"), N_("retrying"),
          N_("accepted"), N_("skipped_opted_out"), N_("skipped_unsubscribed"), N_("skipped_outside_window"),
          N_("skipped_duplicate"), N_("failed_batches"),
-         *(N_(text) for text in conversations.CARRIER_NOTES.values()))
+         # conversations.CARRIER_NOTES, as the thread shows them (a test keeps the two the same)
+         N_("The person sent STOP: the bot confirmed it, and no reply can reach them now."),
+         N_("The person asked for HELP: the bot sent its help text."),
+         N_("The person sent START: the bot confirmed they are subscribed again."),
+         N_("The person asked to delete their data: the conversation is deleted."))
 DONE_STATUSES = ("sent", "delivered", "undelivered", "failed", "read", "queued", "sending", "accepted")
 
 

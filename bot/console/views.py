@@ -347,12 +347,15 @@ def alert(broadcast_id: str):
     plan = organizer.preview(store, catalog, runtime.config, broadcast_id) if broadcast.status in ("draft", "scheduled") \
         else None
     figures = _figures(broadcast_id)
+    # Sent, but the worker has not picked up the start yet: show the progress from 0 already.
+    starting = broadcast.status == "draft" and runtime.queue(BROADCASTS).fetch_job(f"start-{broadcast_id}") is not None
     charts = {}
     if figures["status_rows"]:
         charts["status"] = hbar(_("Messages by delivery status"), figures["status_rows"])
     if figures["error_rows"]:
         charts["errors"] = hbar(_("Failures by Twilio error code"), [(str(c), n) for c, n in figures["error_rows"]])
     return render_template("console/alert.html", broadcast=broadcast, plan=plan, f=figures, charts=charts,
+                           starting=starting,
                            cost=_cost(plan.segments) if plan else None, config=runtime.config,
                            timezones=TIMEZONES, previews=_previews(broadcast.texts, broadcast.when, broadcast.timezone))
 

@@ -162,3 +162,11 @@ def run_worker(connection, burst: bool = True):
     worker = SimpleWorker(queues, connection=connection, serializer=JSONSerializer)
     worker.work(burst=burst, with_scheduler=False)
     return worker
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture can tell a failure (browser screenshots)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)

@@ -20,6 +20,7 @@ from ..catalog import coverage
 from ..importer import parse_number
 from ..jobs import BROADCASTS, REPLIES
 from ..preview import phone_view
+from ..privacy import redact
 from ..store.handoffs import HandoffTaken
 from . import UI_LANGUAGES, ConsoleUser, csrf
 from .charts import hbar, stacked_columns
@@ -456,6 +457,8 @@ def conversation(handoff_id: str):
     item = _handoff_or_404(handoff_id)
     entries = store.threads.entries(handoff_id, item["ref"])
     for entry in entries:
+        if entry.get("author") == "person":
+            entry["text"] = redact(entry.get("text") or "")   # numbers stay hidden, even the ones they write
         if entry.get("author") == "organizer":
             entry["state"], entry["detail"] = conversations.entry_status(store, entry)
         entry["when"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime(entry.get("at", 0)))

@@ -542,3 +542,27 @@ def test_every_console_message_has_a_spanish_text():
 def test_catalogs_are_compiled_at_start_into_the_instance_folder(app, runtime):
     mo = runtime.config.instance_dir / "console-translations" / "es" / "LC_MESSAGES" / "messages.mo"
     assert mo.exists()
+
+
+# --- content --------------------------------------------------------------------------------------
+
+def test_the_content_page_shows_coverage_and_the_last_refused_edit_with_file_and_line(client, people, runtime):
+    from bot.catalog import Problem
+    from bot.errors import ContentError
+    live = runtime.content
+    live.get()
+    live.last_error = ContentError([Problem("es/asylum.md", 7, "unknown placeholder {fecha}")])
+    live.last_error_at = time.time()
+    sign_in(client, "vera@example.org")
+    page = client.get("/console/content").get_data(as_text=True)
+    assert "es/asylum.md:7: error: unknown placeholder {fecha}" in page
+    assert "Coverage per language" in page and "22 / 22" in page
+
+
+def test_numbers_a_person_writes_in_a_thread_are_hidden(live):
+    runtime, client, phone = live
+    handoff = handoff_for(runtime, phone)
+    post(client, f"/console/conversations/{handoff}/take", page=f"/console/conversations/{handoff}")
+    phone.text("llámame al 312 555 0199 por favor", sender=PERSON)
+    page = client.get(f"/console/conversations/{handoff}").get_data(as_text=True)
+    assert "por favor" in page and "555 0199" not in page and "[number]" in page

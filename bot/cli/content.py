@@ -135,9 +135,10 @@ def content_stats(ctx: Context, as_json: bool):
 @pass_ctx
 def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages: bool):
     """Exactly what the phone will show, with segment count and encoding."""
-    from .. import conversation, sms
+    from .. import conversation
     from ..conversation import State
     from ..messages import InboundMessage
+    from ..preview import phone_view
     loaded = ctx.content()
     catalog = loaded.catalog
     if lang not in catalog.languages:
@@ -160,15 +161,11 @@ def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages
         outcome = conversation.handle(inbound, state, catalog, loaded.matcher)
         state = outcome.state
         for reply in outcome.replies:
-            shown = sms.render(reply.body, channel, fold=ctx.config.sms_fold)
-            info = sms.segment_info(shown)
-            header = f"[{channel} · {lang}"
-            header += f" · {info.encoding} · {info.segments} segment(s) · {info.characters} chars]" if channel == "sms" \
-                else f" · {info.characters} chars]"
-            click.echo(header)
-            click.echo(shown)
-            if reply.media_url:
-                click.echo(f"[media: {reply.media_url}]")
+            view = phone_view(reply.body, channel, lang, fold=ctx.config.sms_fold, media_url=reply.media_url)
+            click.echo(view.header())
+            click.echo(view.text)
+            if view.media_url:
+                click.echo(f"[media: {view.media_url}]")
             click.echo()
 
 
@@ -204,3 +201,27 @@ def content_import_po(ctx: Context, po_file: Path, status: str | None):
         raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
     for line in report.lines():
         click.echo(line)
+
+
+@content.command("misses")
+@click.option("--days", type=int, default=None, help="How many days back (default: MISSES_DAYS).")
+@click.option("--last", type=int, default=50, show_default=True, help="How many groups to show.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def content_misses(ctx: Context, days: int | None, last: int, as_json: bool):
+    """Questions the bot could not answer (digits, emails and links removed; no person), grouped by
+    similar text, most asked first: what to write next."""
+    keep = ctx.config.misses_days
+    if not keep:
+        raise click.ClickException("questions not answered are not recorded (MISSES_DAYS=off)")
+    days = min(days or keep, keep)
+    groups = ctx.runtime.store.misses.top(days, limit=last)
+    if as_json:
+        click.echo(json.dumps([{"example": g.example, "count": g.count, "variants": list(g.variants)}
+                               for g in groups], ensure_ascii=False))
+        return
+    if not groups:
+        click.echo(f"no questions left unanswered in the last {days} day(s)")
+    for g in groups:
+        more = f"  (+{len(g.variants) - 1} similar)" if len(g.variants) > 1 else ""
+        click.echo(f"{g.count:>6}  {g.example}{more}")

@@ -34,8 +34,9 @@ SYSTEM_KEYS = ("welcome", "menu_header", "menu_footer", "more_hint", "more_end",
 SECTION_KEYS = ("section_header", "section_footer")
 OPTIONAL_SYSTEM_KEYS = ("urgent_note",)
 COMMANDS = ("menu", "more", "help", "stop", "start", "delete", "human", "interpreter", "thanks")
-# Intents an editor gives example messages for in system.yml (commands, and language requests).
-EXAMPLE_INTENTS = COMMANDS + ("language",)
+# Intents an editor gives example messages for in system.yml: commands, language requests, and
+# `unknown` (messages the bot must not answer as a topic: wrong numbers, chit-chat, spam).
+EXAMPLE_INTENTS = COMMANDS + ("language", "unknown")
 MIN_TOPIC_EXAMPLES = 25
 MIN_COMMAND_EXAMPLES = 20
 MAX_SECTION_TOPICS = 6

@@ -155,6 +155,24 @@ def segment_info(text: str) -> SegmentInfo:
     )
 
 
+def chars_over_budget(text: str, segments: int) -> int:
+    """How many characters to cut from the end of text so that it fits `segments` SMS segments.
+
+    >>> chars_over_budget("a" * 170, 1), chars_over_budget("hola", 1)
+    (10, 0)
+    """
+    if segment_info(text).segments <= segments:
+        return 0
+    low, high = 0, len(text)          # the longest prefix that fits is in [low, high)
+    while low < high - 1:
+        middle = (low + high) // 2
+        if segment_info(text[:middle]).segments <= segments:
+            low = middle
+        else:
+            high = middle
+    return len(text) - low
+
+
 # --- folding to GSM-7 -------------------------------------------------------------------------
 
 # Diacritics whose loss leaves a Latin word readable (Spanish, Portuguese, French). Other

@@ -282,7 +282,6 @@ class _Reader:
     def __init__(self, root: Path):
         self.root = root
         self.problems: list[Problem] = []
-        self.given: dict[Path, str] = {}      # path -> text to read instead of the file (parse_topic, parse_system)
 
     def rel(self, path: Path) -> str:
         try:
@@ -327,8 +326,6 @@ class _Reader:
         return data, lines
 
     def read_text(self, path: Path) -> str | None:
-        if path in self.given:
-            return self.given[path]
         try:
             return path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
@@ -581,23 +578,30 @@ class SystemFile:
     lines: dict[str, int]                    # "welcome", "commands.stop", "examples.menu[2]" -> line
 
 
+class _GivenText(_Reader):
+    """A reader that takes the text of one file from the caller instead of the disk."""
+
+    def __init__(self, root: Path, path: Path, text: str | None):
+        super().__init__(Path(root))
+        self.given = {Path(path): text} if text is not None else {}
+
+    def read_text(self, path: Path) -> str | None:
+        return self.given[path] if path in self.given else super().read_text(path)
+
+
 def parse_topic(root: Path, path: Path, lang: str, text: str | None = None) -> tuple[Topic | None, list[Problem]]:
     """One topic file of `lang` as written, or `text` read as if it were that file.
 
     Placeholders are not filled. Returns the topic (None when it cannot be read at all) and every
     problem found in the file, errors and warnings; checks across files are left to check_content.
     """
-    reader = _Reader(Path(root))
-    if text is not None:
-        reader.given[Path(path)] = text
+    reader = _GivenText(root, path, text)
     return _read_topic(reader, Path(path), lang), reader.problems
 
 
 def parse_system(root: Path, path: Path, lang: str, text: str | None = None) -> tuple[SystemFile | None, list[Problem]]:
     """One system.yml of `lang` as written, or `text` read as if it were that file; like parse_topic."""
-    reader = _Reader(Path(root))
-    if text is not None:
-        reader.given[Path(path)] = text
+    reader = _GivenText(root, path, text)
     result = _read_system(reader, Path(path), base=lang in BASE_LANGS)
     if result is None:
         return None, reader.problems

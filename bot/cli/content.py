@@ -15,10 +15,41 @@ from . import Context, main, pass_ctx
 
 @main.command()
 @click.argument("text", required=False)
+@click.option("--eval", "eval_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A labelled .tsv: print accuracy per intent and the most confused pairs.")
+@click.option("--misses", is_flag=True, help="With --eval: list every message not understood.")
+@click.option("--json", "as_json", is_flag=True, help="With --eval: the report as JSON.")
 @pass_ctx
-def match(ctx: Context, text: str | None):
-    """Show how a message is understood (one JSON object; with no TEXT, one per stdin line)."""
+def match(ctx: Context, text: str | None, eval_file: Path | None, misses: bool, as_json: bool):
+    """Show how a message is understood: one JSON object with the intent, the reply language, the
+    rules that matched and the intent model's top three (with no TEXT, one per stdin line).
+
+    With --eval FILE.tsv (columns text, intent (accepted intents separated by |), lang), print the
+    accuracy per intent and the most confused pairs, to measure a change to the examples.
+
+    \b
+    Examples:
+      derechos match "mi patron no me paga"
+      derechos match --eval tests/data/blind-a.tsv --misses
+    """
     content = ctx.content()
+    if eval_file is not None:
+        from ..evaluation import evaluate, read_rows
+        try:
+            rows = read_rows(eval_file)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        report = evaluate(content.matcher, content.catalog, rows)
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+            return
+        for line in report.lines():
+            click.echo(line)
+        if misses:
+            click.echo("\nmisses (text, expected, understood as):")
+            for text_, expected, got in report.misses:
+                click.echo(f"  {text_!r}  {expected}  ->  {got}")
+        return
     lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
     for line in lines:
         result = content.matcher.match(line)

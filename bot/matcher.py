@@ -434,8 +434,8 @@ class Matcher:
     # --- the intent model ----------------------------------------------------------------------
 
     def _model_match(self, text: str, words: list[str], lang: str | None) -> Match:
-        keyword = self._match_topic(words, lang)
-        prediction = self.model.predict(text, self.keyword_scores(text))
+        scores, best_hit = self._topic_scores(words)
+        prediction = self.model.predict(text, dict(scores), words if len(words) < MAX_TOKENS else None)
         lang = self._model_lang(words, lang, prediction.p_english)
         ranked = prediction.ranked
         top, p = ranked[0]
@@ -450,7 +450,7 @@ class Matcher:
                 if target is None:
                     return Match("unknown", lang, probability, model=shown, **extra)
                 return Match("language", lang, probability, model=shown, language=target, **extra)
-            hits = keyword.hits if keyword.intent == intent else ()
+            hits = tuple(sorted((h for h in best_hit.values() if h.topic == intent), key=lambda h: -h.weight))
             return Match(intent, lang, probability, hits, model=shown, urgent=urgent and intent not in NON_TOPICS,
                          **extra)
 

@@ -47,7 +47,7 @@ STOP_CERTAIN = 0.95      # at this, any wording (not a question, nobody else's "
 DELETE_SURE = 0.70
 START_SURE = 0.60        # the model never subscribes anyone on a guess
 CLARIFY_MARGIN, CLARIFY_MIN = 0.10, 0.25
-LANG_SURE = 0.75         # the model's probability of English above which (or below 1 - it) it decides
+LANG_SURE = 0.70         # the model's probability of English above which (or below 1 - it) it decides
 # Words that make a message an emergency (with a topic that has one): the answer starts with the line to call.
 URGENT_WORDS = frozenset("""ahora ahorita urgente urgencia emergencia auxilio socorro rapido apurate ayudenme
     tocando golpeando afuera llevaron llevan sangre sangrando desmayo desmayado respira now urgent emergency
@@ -426,7 +426,11 @@ class Matcher:
             return Match("unknown", lang, 0.0, number=number, matched=numbered[0])
         titled = self.index.titles.get(" ".join(words))
         if titled:
+            if lang is None and self.model is not None:   # "asylum": a topic's name tells the language
+                lang = self._model_lang(words, lang, self.model.predict(text, words=words).p_english)
             return Match(titled, lang, 10.0, matched=" ".join(words))
+        if len(words) <= 3 and all(w in STOPWORDS["es"] or w in STOPWORDS["en"] for w in words):
+            return Match("unknown", lang, 0.0)            # "si", "no", "yes": no question in it
         if self.model is not None:
             return self._model_match(text, words, lang)
         return self._match_topic(words, lang)

@@ -199,6 +199,7 @@ class Config:
             name[len("DERECHOS_"):].lower(): value
             for name, value in env.items() if name.startswith("DERECHOS_") and value.strip()
         }
+        _require_help_line(values["settings"].get("help_line", ""), bool(sid))
         return replace(cls(**values), **overrides)
 
     def public(self) -> dict[str, str]:
@@ -211,6 +212,16 @@ class Config:
                 value = "(set)" if value else "(unset)"
             out[f.name] = str(value)
         return out
+
+
+def _require_help_line(line: str, production: bool) -> None:
+    """Every help text names the program's own line: real people must never see the placeholder,
+    and no consulate is a default (issue 11)."""
+    if line.strip().startswith("<"):
+        raise ConfigError("DERECHOS_HELP_LINE", f"still a placeholder ({line.strip()}): set your program's own line")
+    if production and not line.strip():
+        raise ConfigError("DERECHOS_HELP_LINE", "required with Twilio credentials: your program's own line where "
+                          "a person answers (the help texts name it; never a consulate)")
 
 
 def _console_settings(get, values: dict, production: bool) -> None:

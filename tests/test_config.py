@@ -1,6 +1,7 @@
 """Configuration: validated at start-up, one line naming the bad variable."""
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 
@@ -44,6 +45,28 @@ def test_bad_configuration_names_the_variable(env, variable):
         Config.from_env(env)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable)
+
+
+PRODUCTION = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "x" * 32, "PUBLIC_URL": "https://b.org",
+              "TWILIO_SMS_FROM": "+15550000", "DATA_KEY": base64.b64encode(b"k" * 32).decode(),
+              "SECRET_KEY": "s" * 40}
+
+
+def test_production_needs_the_programs_own_help_line():
+    """No consulate and no placeholder as the help line real people are told to call (issue 11)."""
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(PRODUCTION)
+    assert caught.value.variable == "DERECHOS_HELP_LINE" and "never a consulate" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({**PRODUCTION, "DERECHOS_HELP_LINE": "<HELP-LINE>"})
+    assert "placeholder" in str(caught.value)
+    assert Config.from_env({**PRODUCTION, "DERECHOS_HELP_LINE": "1-800-555-0100"}).settings["help_line"] == \
+        "1-800-555-0100"
+    assert "help_line" not in Config.from_env({}).settings    # development shows content's visible placeholder
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "config"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", **PRODUCTION})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "DERECHOS_HELP_LINE" in result.stderr
 
 
 def test_settings_come_from_derechos_variables():

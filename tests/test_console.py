@@ -154,7 +154,7 @@ def test_the_session_cookie_is_secure_behind_https(live):
 
 def test_secret_key_is_required_with_twilio_credentials():
     base = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x" * 32, "TWILIO_SMS_FROM": "+15550000",
-            "PUBLIC_URL": "https://b.org", "DATA_KEY": TEST_KEY}
+            "PUBLIC_URL": "https://b.org", "DATA_KEY": TEST_KEY, "DERECHOS_HELP_LINE": "1-800-555-0100"}
     with pytest.raises(ConfigError) as caught:
         Config.from_env(base)
     assert caught.value.variable == "SECRET_KEY"

@@ -115,7 +115,8 @@ def live(redis_url, tmp_path_factory, browser):
         env = {"REDIS_URL": redis_url, "DATA_KEY": TEST_KEY, "SECRET_KEY": TEST_SECRET, "INSTANCE_DIR": str(instance),
                "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_SMS_FROM": "+15550000",
                "TWILIO_WHATSAPP_FROM": "whatsapp:+15550001", "TWILIO_API_URL": fake.url, "PUBLIC_URL": url,
-               "SEND_RATE": "1000", "PRICE_PER_SEGMENT": "0.01", "PROXY_HOPS": "0"}
+               "SEND_RATE": "1000", "PRICE_PER_SEGMENT": "0.01", "PROXY_HOPS": "0",
+               "DERECHOS_HELP_LINE": "1-800-555-0100"}
         runtime = Runtime(Config.from_env(env), connection=connection)
         holder["app"] = create_app({"RUNTIME": runtime})
         thread = threading.Thread(target=server.serve_forever, name="console-server", daemon=True)

@@ -165,6 +165,12 @@ def menu_reply(catalog: Catalog, lang: str, text: str, ids: list[str]) -> Reply:
 
 
 def _page(catalog: Catalog, lang: str, state: State, match: Match, topic_id: str, page: int) -> Outcome:
+    return Outcome((page_reply(catalog, lang, topic_id, page),), replace(state, topic=topic_id, page=page), match)
+
+
+def page_reply(catalog: Catalog, lang: str, topic_id: str, page: int) -> Reply:
+    """One page of a topic as a message (also what the voice line texts on request): the fallback
+    notice before a first page in Spanish, the MAS hint when more pages follow, the audio with the first."""
     answer = catalog.answer(topic_id, lang)
     pages = answer.topic.pages
     body = pages[page]
@@ -174,4 +180,4 @@ def _page(catalog: Catalog, lang: str, state: State, match: Match, topic_id: str
     if page + 1 < len(pages):
         body += "\n" + catalog.text("more_hint", lang)
     media = answer.audio_url if page == 0 else None
-    return Outcome((Reply(body, media_url=media),), replace(state, topic=topic_id, page=page), match)
+    return Reply(body, media_url=media)

@@ -58,6 +58,12 @@ def enqueue_handoff_notice(queue: Queue, handoff_id: str, event, uow=None) -> No
             f"handoff-{handoff_id}", "hand-off notice", uow)
 
 
+def enqueue_recording(queue: Queue, handoff_id: str, recording_sid: str, uow=None) -> None:
+    """Fetch a voice-line recording into its hand-off, then delete it at Twilio."""
+    enqueue(queue, keep_recording, (handoff_id, recording_sid), f"recording-{recording_sid}", "call recording", uow,
+            on_failure=recording_failed)
+
+
 def enqueue_start(queue: Queue, broadcast_id: str) -> None:
     """Start a broadcast now: the fan-out job goes ahead of any batch waiting."""
     queue.enqueue_call(start_broadcast, args=(broadcast_id,), job_id=f"start-{broadcast_id}",
@@ -132,3 +138,26 @@ def notify_handoff(handoff_id: str, kind: str, lang: str, topic: str) -> str:
     from .delivery import notify_handoff as notify
     runtime, owner = _runtime()
     return notify(runtime, handoff_id, kind, lang, topic, owner)
+
+
+def keep_recording(handoff_id: str, recording_sid: str) -> str:
+    """Fetch a call recording, keep it encrypted with its hand-off, delete it at Twilio."""
+    from .calls import keep_recording as keep
+    from .errors import SendError
+    runtime, _ = _runtime()
+    try:
+        return keep(runtime, handoff_id, recording_sid)
+    except SendError as exc:
+        if not exc.retry:
+            _no_retry()
+        raise
+
+
+def recording_failed(job, connection, *exc_info) -> None:
+    """RQ failure callback: out of retries, the recording is still deleted at Twilio if it can be."""
+    if job.retries_left:
+        return
+    from .calls import give_up_recording
+    from .runtime import Runtime
+    handoff_id, recording_sid = job.args
+    give_up_recording(Runtime.for_job(connection), handoff_id, recording_sid)

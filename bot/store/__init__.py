@@ -12,6 +12,7 @@ from ..privacy import Vault
 from .audit import Audit
 from .base import DAY, UnitOfWork
 from .broadcasts import Broadcasts
+from .calls import Calls
 from .deliveries import Deliveries
 from .handoffs import Handoffs
 from .limits import Limits
@@ -40,6 +41,7 @@ class Store:
         self.metrics = Metrics(*args)
         self.outbox = Outbox(*args)
         self.audit = Audit(*args)
+        self.calls = Calls(*args)
 
     def unit(self) -> UnitOfWork:
         """A transaction: commands queue on it and run together when the `with` block ends."""
@@ -70,8 +72,10 @@ class Store:
         """Delete everything stored about one person, in one transaction."""
         handoff_ids = self.handoffs.ids_of(ref)
         sids = self.deliveries.sids_of(ref)
+        call_sids = self.calls.sids_of(ref)
         with self.unit() as uow:
             self.people.forget(uow, ref)
             self.subscribers.remove(uow, ref)
             self.deliveries.forget(uow, ref, sids)
             self.handoffs.forget(uow, ref, handoff_ids)
+            self.calls.forget(uow, ref, call_sids)

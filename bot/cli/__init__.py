@@ -63,3 +63,4 @@ def who() -> str:
 
 
 from . import content, local, operations, organizers  # noqa: E402,F401  (registers the commands)
+from . import voice  # noqa: E402,F401  (the voice line: derechos call, handoff recording)

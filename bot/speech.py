@@ -57,7 +57,8 @@ class Hints:
     """What the SMS instructions of one language's pages mean on the phone.
 
     `instead` maps the normalised words a page tells people to write ("interprete", "fraude") to
-    what the voice says instead ("oprime 0", "busca Fraude en el menú, en ..."); `numbers` are the
+    what the voice says instead ("oprime 0", "busca Fraude en el menú, en ..."; words in ⟦ ⟧ are said
+    exactly as written, as an SMS command word must be); `numbers` are the
     phone numbers of the settings, read digit by digit wherever they appear (911, 988 ...).
     """
 
@@ -117,6 +118,7 @@ _SHORT_NUMBER = re.compile(
     r"\s+(\d{3,6})\b")
 _CODE = re.compile(r"\b([A-Z]{1,5})-(\d+)([A-Z]?)\b")         # H-2A, I-205, AR-11, COVID-19
 _CAPS = re.compile(r"\b[A-ZÁÉÍÓÚÑÜ]{2,}\b")
+_KEEP = re.compile(r"⟦([^⟦⟧]*)⟧")        # in a hint: said exactly as written
 
 
 def digits_aloud(number: str) -> str:
@@ -179,6 +181,13 @@ def speak(text: str, lang: str, hints: Hints | None = None, sentence: bool = Tru
     text = " ".join(line if line[-1] in ".,;:?!" or (i == len(lines) - 1 and not sentence) else line + "."
                     for i, line in enumerate(lines))
     text = _INSTRUCTION.sub(lambda m: hints.instead.get(normalize(m.group(1)), m.group(0)), text)
+    # Words to say exactly as written (an SMS command word: "STOP", "DELETE MY DATA") wait aside.
+    kept: list[str] = []
+
+    def keep(m: re.Match) -> str:
+        kept.append(m.group(1))
+        return f"\ue000{chr(0xE100 + len(kept) - 1)}\ue000"
+    text = _KEEP.sub(keep, text)
     text = _URL.sub(lambda m: address_aloud(m.group(1), m.group(2) or "", lang), text)
     for number in sorted(hints.numbers, key=len, reverse=True):
         if number:
@@ -200,6 +209,7 @@ def speak(text: str, lang: str, hints: Hints | None = None, sentence: bool = Tru
     text = re.sub(r"([.;:?!]),", r"\1", text)
     text = re.sub(r"\s+([,.;:?!])", r"\1", text)
     text = re.sub(r"^[,\s]+", "", text)
+    text = re.sub("\ue000(.)\ue000", lambda m: kept[ord(m.group(1)) - 0xE100], text)
     return re.sub(r"\s{2,}", " ", text).strip()
 
 

@@ -189,8 +189,13 @@ class CallState:
         values = {}
         for name, default in asdict(defaults).items():
             value = data.get(name, default)
-            ok = isinstance(value, type(default)) if default is not None else (value is None or isinstance(value, str))
-            values[name] = value if ok and not (isinstance(default, int) and isinstance(value, bool)) else default
+            if default is None:
+                ok = value is None or isinstance(value, str)
+            elif isinstance(default, bool):
+                ok = isinstance(value, bool)
+            else:
+                ok = isinstance(value, type(default)) and not isinstance(value, bool)
+            values[name] = value if ok else default
         return cls(**values)
 
 
@@ -245,7 +250,7 @@ def press(catalog: Catalog, state: CallState, digits: str | None, caller: Caller
             return _goodbye(catalog, state)
         state = replace(state, timeouts=state.timeouts + 1)
         again = render(catalog, state, caller, keys_only=state.screen == TOPIC)
-        return Turn((Say(_prompt(catalog, state.lang, "no_key"), _voice_lang(state.lang)),) + again, state)
+        return Turn((Say(_prompt(state.lang, "no_key"), _voice_lang(state.lang)),) + again, state)
     state = replace(state, timeouts=0)
     key = digits.strip()
     if key not in KEYS or len(key) != 1:
@@ -264,7 +269,7 @@ def dialed(catalog: Catalog, state: CallState, status: str, caller: Caller) -> T
     state = _valid(catalog, state)
     if status in ANSWERED:
         return Turn((Hangup(),), replace(state, screen=ENDED))
-    return _record(catalog, state, caller, first=_prompt(catalog, state.lang, "dial_failed"))
+    return _record(catalog, state, caller, first=_prompt(state.lang, "dial_failed"))
 
 
 def recorded(catalog: Catalog, state: CallState, recording_sid: str | None, seconds: int, caller: Caller) -> Turn:
@@ -272,11 +277,11 @@ def recorded(catalog: Catalog, state: CallState, recording_sid: str | None, seco
     state = _valid(catalog, state)
     lang = _voice_lang(state.lang)
     heard = bool(recording_sid) and seconds > 0
-    said = _prompt(catalog, state.lang, "recorded" if heard else "no_message")
+    said = _prompt(state.lang, "recorded" if heard else "no_message")
     if not heard:
-        said += " " + _prompt(catalog, state.lang, "recorded")
+        said += " " + _prompt(state.lang, "recorded")
     event = CallEvent("callback", state.lang, topic=state.topic, recording_sid=recording_sid if heard else None)
-    return Turn((Say(said, lang), Say(_prompt(catalog, state.lang, "goodbye"), lang), Hangup()),
+    return Turn((Say(said, lang), Say(_prompt(state.lang, "goodbye"), lang), Hangup()),
                 replace(state, screen=ENDED), (event,))
 
 
@@ -386,7 +391,7 @@ def _on_topic(catalog: Catalog, state: CallState, key: str, caller: Caller) -> T
         if state.page + 1 < pages:
             state = replace(state, page=state.page + 1)
             return Turn(render(catalog, state, caller), state)
-        said = Say(_prompt(catalog, state.lang, "end_of_topic"), _voice_lang(state.lang))
+        said = Say(_prompt(state.lang, "end_of_topic"), _voice_lang(state.lang))
         return Turn((said,) + render(catalog, state, caller, keys_only=True), state)
     if key == TEXT:
         return _text(catalog, state, caller)
@@ -440,41 +445,41 @@ def _text(catalog: Catalog, state: CallState, caller: Caller) -> Turn:
     lang = _voice_lang(state.lang)
     keys = render(catalog, state, caller, keys_only=True)
     if caller.opted_out:
-        return Turn((Say(_prompt(catalog, state.lang, "text_opted_out"), lang),) + keys, state)
+        return Turn((Say(_prompt(state.lang, "text_opted_out"), lang),) + keys, state)
     if not caller.can_text:
-        return Turn((Say(_prompt(catalog, state.lang, "text_unavailable"), lang),) + keys, state)
+        return Turn((Say(_prompt(state.lang, "text_unavailable"), lang),) + keys, state)
     text_lang = DEFAULT_LANG if state.spanish else state.lang
     page = state.page if state.screen == TOPIC else 0
     event = CallEvent("text", text_lang, topic=state.topic, page=page)
-    return Turn((Say(_prompt(catalog, state.lang, "text_sent"), lang),) + keys, state, (event,))
+    return Turn((Say(_prompt(state.lang, "text_sent"), lang),) + keys, state, (event,))
 
 
 def _person(catalog: Catalog, state: CallState, caller: Caller) -> Turn:
     if caller.forward_to:
         lang = _voice_lang(state.lang)
-        return Turn((Say(_prompt(catalog, state.lang, "connecting"), lang), Dial(caller.forward_to)),
+        return Turn((Say(_prompt(state.lang, "connecting"), lang), Dial(caller.forward_to)),
                     replace(state, screen=DIALING), (CallEvent("forward", state.lang, topic=state.topic),))
-    return _record(catalog, state, caller, first=_prompt(catalog, state.lang, "nobody_now"))
+    return _record(catalog, state, caller, first=_prompt(state.lang, "nobody_now"))
 
 
 def _record(catalog: Catalog, state: CallState, caller: Caller, first: str) -> Turn:
     lang = _voice_lang(state.lang)
-    parts = [first, _prompt(catalog, state.lang, "record")]
+    parts = [first, _prompt(state.lang, "record")]
     language = catalog.languages[state.lang]
     if language.indigenous:
-        parts.append(_prompt(catalog, state.lang, "record_language", language=_language_name(catalog, state.lang)))
+        parts.append(_prompt(state.lang, "record_language", language=_language_name(catalog, state.lang)))
     if not caller.number_known:
-        parts.append(_prompt(catalog, state.lang, "record_number"))
+        parts.append(_prompt(state.lang, "record_number"))
     return Turn((Say(" ".join(parts), lang), Record()), replace(state, screen=RECORDING))
 
 
 def _invalid(catalog: Catalog, state: CallState, caller: Caller) -> Turn:
-    said = Say(_prompt(catalog, state.lang, "invalid"), _voice_lang(state.lang))
+    said = Say(_prompt(state.lang, "invalid"), _voice_lang(state.lang))
     return Turn((said,) + render(catalog, state, caller, keys_only=state.screen == TOPIC), state)
 
 
 def _goodbye(catalog: Catalog, state: CallState) -> Turn:
-    said = Say(_prompt(catalog, state.lang, "goodbye"), _voice_lang(state.lang))
+    said = Say(_prompt(state.lang, "goodbye"), _voice_lang(state.lang))
     return Turn((said, Hangup()), replace(state, screen=ENDED))
 
 
@@ -537,25 +542,25 @@ def _menu_prompts(catalog: Catalog, state: CallState, items: list[str], header: 
                   top: bool = False) -> tuple[Say, ...]:
     lang = _voice_lang(state.lang)
     shown, more, page = _paged(items, state.page)
-    lines = [header + "." if header else _prompt(catalog, state.lang, "menu_header")]
+    lines = [header + "." if header else _prompt(state.lang, "menu_header")]
     for number, item in enumerate(shown, 1):
         label = _spoken(catalog, catalog.label(item, state.lang), state.lang)
-        lines.append(_prompt(catalog, state.lang, "option", label=label, key=str(number)))
+        lines.append(_prompt(state.lang, "option", label=label, key=str(number)))
     if more:
-        lines.append(_prompt(catalog, state.lang, "more_options", key=NEXT_PAGE))
+        lines.append(_prompt(state.lang, "more_options", key=NEXT_PAGE))
+    # 9 repeats a menu too, unsaid: a menu says its choices, a person and the way back, no more.
     lines.append(_person_key(catalog, state))
-    lines.append(_prompt(catalog, state.lang, "key_repeat"))
-    lines.append(_prompt(catalog, state.lang, "key_language" if top and page == 0 else "key_back"))
+    lines.append(_prompt(state.lang, "key_language" if top and page == 0 else "key_back"))
     return (Say(" ".join(lines), lang),)
 
 
 def _no_recording_prompts(catalog: Catalog, state: CallState, caller: Caller) -> tuple[Say, ...]:
     name = _language_name(catalog, state.lang)
-    lines = [_prompt(catalog, state.lang, "no_recording", language=name),
-             _prompt(catalog, state.lang, "key_interpreter"), _prompt(catalog, state.lang, "key_spanish")]
+    lines = [_prompt(state.lang, "no_recording", language=name),
+             _prompt(state.lang, "key_interpreter"), _prompt(state.lang, "key_spanish")]
     if caller.can_text and not caller.opted_out:
-        lines.append(_prompt(catalog, state.lang, "key_text"))
-    lines.append(_prompt(catalog, state.lang, "key_back"))
+        lines.append(_prompt(state.lang, "key_text"))
+    lines.append(_prompt(state.lang, "key_back"))
     return (Say(" ".join(lines), "es"),)
 
 
@@ -583,17 +588,17 @@ def _topic_pages(catalog: Catalog, state: CallState) -> int:
 def _topic_keys(catalog: Catalog, state: CallState, caller: Caller) -> tuple[Say, ...]:
     lines = []
     if state.page + 1 < _topic_pages(catalog, state):
-        lines.append(_prompt(catalog, state.lang, "key_more"))
-    lines.append(_prompt(catalog, state.lang, "key_repeat"))
+        lines.append(_prompt(state.lang, "key_more"))
+    lines.append(_prompt(state.lang, "key_repeat"))
     if caller.can_text and not caller.opted_out:
-        lines.append(_prompt(catalog, state.lang, "key_text"))
-    lines += [_person_key(catalog, state), _prompt(catalog, state.lang, "key_back")]
+        lines.append(_prompt(state.lang, "key_text"))
+    lines += [_person_key(catalog, state), _prompt(state.lang, "key_back")]
     return (Say(" ".join(lines), _voice_lang(state.lang)),)
 
 
 def _person_key(catalog: Catalog, state: CallState) -> str:
     indigenous = catalog.languages[state.lang].indigenous
-    return _prompt(catalog, state.lang, "key_interpreter" if indigenous else "key_person")
+    return _prompt(state.lang, "key_interpreter" if indigenous else "key_person")
 
 
 def _welcome(catalog: Catalog, lang: str) -> tuple[Say, ...]:
@@ -612,7 +617,7 @@ def _voice_lang(lang: str) -> str:
     return "en" if lang == "en" else "es"
 
 
-def _prompt(catalog: Catalog, lang: str, name: str, **values: str) -> str:
+def _prompt(lang: str, name: str, **values: str) -> str:
     return PROMPTS[_voice_lang(lang)][name].format(**values)
 
 
@@ -656,7 +661,7 @@ def _hints(catalog: Catalog, version: str, lang: str) -> speech.Hints:
             elif command in ("human", "interpreter"):
                 said = phrases["person"]
             else:
-                said = phrases["text"].format(word=word.upper())
+                said = phrases["text"].format(word=f"⟦{word.upper()}⟧")
             instead.setdefault(normalize(word), said)
     for tid in catalog.topic_ids:
         topic = catalog.topics.get(lang, {}).get(tid)

@@ -77,6 +77,9 @@ def _answer(step: str) -> Response:
         runtime.note_redis_down(exc)
         log.error("a call was answered with an apology: storage is unavailable")
         actions = voice.unavailable()
+    except Exception:  # a caller hears an apology in Spanish, never Twilio's "application error"
+        log.exception("a call was answered with an apology: unexpected error on %s", request.path)
+        actions = voice.unavailable()
     body = twiml(actions, base_url(runtime.config), runtime.config)
     return Response(body, status=200, mimetype="application/xml")
 

@@ -12,6 +12,7 @@ delete requests are journaled and replayed into Redis when it is back.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -66,7 +67,7 @@ def _receive(runtime, inbound: InboundMessage) -> Receipt:
     if journal.sync_due():
         people = store.people
         journal.sync_optouts(people.optout_changes, people.optout_log_head, people.opted_out_tokens)
-    ref = store.ref(inbound.sender)
+    ref = store.person(inbound.sender, inbound.alias)   # a user id with a number: one person
     arrival = store.people.arrive(inbound.message_sid, ref)
     if not arrival.first:
         return Receipt(held="duplicate")           # Twilio delivered it again: answered already
@@ -89,6 +90,7 @@ def _receive(runtime, inbound: InboundMessage) -> Receipt:
         _count(store, uow, outcome, limited)
     if forget:   # after the confirmation is queued: it carries only the encrypted address
         store.forget(ref)
+        journal.note_opt_out(ref, False)
         store.metrics.count("deleted")
     if runtime.degraded_since is not None:
         runtime.note_redis_up()
@@ -106,9 +108,10 @@ def _apply(runtime, uow, ref: str, inbound: InboundMessage, event: Event) -> Non
         store.opt_out(uow, ref)
         uow.after(lambda: journal.note_opt_out(ref, True))
     elif event.kind == "opt_in":
-        store.people.opt_in(uow, ref)
+        store.opt_in(uow, ref)
         tags = [t for t in (event.tag or "").lower().replace(",", " ").split() if t.isalnum()][:3]
-        store.subscribers.subscribe(uow, ref, inbound.sender, inbound.channel, event.lang, tags, source="keyword")
+        store.subscribers.subscribe(uow, ref, store.address_to_keep(ref, inbound.sender), inbound.channel,
+                                    event.lang, tags, source="keyword")
         uow.after(lambda: journal.note_opt_out(ref, False))
     elif event.kind == "language":
         store.subscribers.set_lang(uow, ref, event.lang)
@@ -138,6 +141,7 @@ def _receive_degraded(runtime, inbound: InboundMessage) -> Receipt:
     """Answer inline from the local journal: opt-outs known, MessageSids once, limits applied."""
     journal, config = runtime.journal, runtime.config
     runtime.count_degraded()
+    start_replayer(runtime)
     if not journal.first_time(inbound.message_sid):
         return Receipt(held="duplicate", degraded=True)
     ref = runtime.vault.ref(inbound.sender)
@@ -170,6 +174,28 @@ def _inline_text(reply: Reply, channel: str, fold: bool) -> str:
     return sms.render(reply.body, channel, fold)[:sms.TWILIO_BODY_LIMIT]
 
 
+def start_replayer(runtime) -> None:
+    """Replay the journal as soon as Redis answers again, not only at the next message: replies
+    queued before the outage must not reach someone whose STOP is still in the journal."""
+    with runtime.replayer_lock:
+        if runtime.replayer is not None and runtime.replayer.is_alive():
+            return
+        runtime.replayer = threading.Thread(target=_replay_when_back, args=(runtime,), name="journal-replay",
+                                            daemon=True)
+        runtime.replayer.start()
+
+
+def _replay_when_back(runtime, every: float = 0.5, give_up_after: float = 3600.0) -> None:
+    deadline = time.monotonic() + give_up_after
+    while time.monotonic() < deadline and not runtime.closing.is_set() and runtime.journal.pending():
+        try:
+            runtime.store.ping()
+            replay_journal(runtime)
+            runtime.note_redis_up()
+        except redis.RedisError:
+            runtime.closing.wait(every)
+
+
 def replay_journal(runtime) -> int:
     """Carry out, in order, what was journaled while Redis was down (refs only, never numbers)."""
     store = runtime.store
@@ -183,7 +209,7 @@ def replay_journal(runtime) -> int:
                 if kind == "opt_out":
                     store.opt_out(uow, ref)
                 elif kind == "opt_in":
-                    store.people.opt_in(uow, ref)
+                    store.opt_in(uow, ref)
                 elif kind == "seen":
                     store.people.mark_seen(uow, ref)
     done = runtime.journal.replay(apply)

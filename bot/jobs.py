@@ -4,6 +4,7 @@ each gets its context from the process's Runtime and hands the work to `delivery
 from __future__ import annotations
 
 import random
+import re
 
 import redis
 from rq import Callback, Queue, Retry, get_current_job
@@ -22,12 +23,13 @@ def make_queue(name: str, connection: redis.Redis) -> Queue:
 
 
 def backoff_schedule(retries: int = MAX_RETRIES, base: float = 2.0, cap: float = 300.0) -> list[int]:
-    """Exponential backoff with full jitter, in whole seconds (at least 1).
+    """The first retry at once (a worker that died, a dropped connection: no scheduler needed, whose
+    lock a dead worker may hold for minutes), then exponential backoff with full jitter, in seconds.
 
-    >>> s = backoff_schedule(); len(s) == MAX_RETRIES and all(1 <= x <= 300 for x in s)
+    >>> s = backoff_schedule(); len(s) == MAX_RETRIES and s[0] == 0 and all(1 <= x <= 300 for x in s[1:])
     True
     """
-    return [max(1, int(random.uniform(base ** i, min(cap, base ** (i + 1))))) for i in range(1, retries + 1)]
+    return [0] + [max(1, int(random.uniform(base ** i, min(cap, base ** (i + 1))))) for i in range(1, retries)]
 
 
 def enqueue(queue: Queue, fn, args: tuple, job_id: str, description: str, uow=None, at_front: bool = False,
@@ -62,6 +64,18 @@ def enqueue_recording(queue: Queue, handoff_id: str, recording_sid: str, uow=Non
     """Fetch a voice-line recording into its hand-off, then delete it at Twilio."""
     enqueue(queue, keep_recording, (handoff_id, recording_sid), f"recording-{recording_sid}", "call recording", uow,
             on_failure=recording_failed)
+
+
+def enqueue_resend(queue: Queue, record: dict, uow=None, delay=None, at_front: bool = False) -> None:
+    """Send a kept WhatsApp message again (after 63018), or an alert's SMS fallback; `delay` (a
+    timedelta) waits first, through the worker's scheduler."""
+    job_id = "resend-" + re.sub(r"[^A-Za-z0-9_-]", "_", record["id"])     # RQ's rule for job ids
+    if delay:
+        queue.enqueue_in(delay, resend, record, job_id=job_id, description="resend",
+                         result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+                         retry=Retry(max=MAX_RETRIES, interval=backoff_schedule()))
+        return
+    enqueue(queue, resend, (record,), job_id, "resend", uow, at_front=at_front)
 
 
 def enqueue_start(queue: Queue, broadcast_id: str) -> None:
@@ -104,6 +118,19 @@ def send_reply(payload: dict) -> str:
     runtime, owner = _runtime()
     try:
         return deliver(runtime, payload, owner)
+    except SendError as exc:
+        if not exc.retry:
+            _no_retry()
+        raise
+
+
+def resend(record: dict) -> str:
+    """Send a kept message again, or an alert's SMS fallback, once."""
+    from .errors import SendError
+    from .whatsapp import resend as send_again
+    runtime, owner = _runtime()
+    try:
+        return send_again(runtime, record, owner)
     except SendError as exc:
         if not exc.retry:
             _no_retry()

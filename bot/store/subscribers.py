@@ -4,19 +4,24 @@ is in at once, so the indexes always agree with the records.
 
 Layout, compact on purpose (a subscriber costs well under 300 bytes of Redis):
 - each subscriber gets a small integer id: `subs:id:<ref[:2]>` maps ref -> id (4,096 small hashes);
-- `subs:rec:<id // 32>` holds, per id, `r<n>` = "channel|lang|consent time|source|ref",
+- `subs:rec:<id // 32>` holds, per id, `r<n>` = "channel|lang|consent time|source|" and the ref's
+  18 bytes (its base64 text costs a third more),
   `a<n>` = the address, encrypted and bound to the ref (bytes), `t<n>` = tags, comma-separated;
 - a bitmap per language and per channel (`subs:bm:lang:es`, `subs:bm:ch:sms`): bit id is set when
   the subscriber is in it; `subs:dims` names them;
 - a set of ids per tag (`subs:tag:<tag>`, small integers: Redis keeps them as compact intsets);
   `subs:tags` names them.
+- a bitmap of the subscribers known only by a WhatsApp user id (`subs:bm:reach:id-only`): no SMS can
+  reach them, which previews count.
 A person who opts out or is forgotten is removed entirely; the opt-out mark lives with People.
 """
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
 
+from ..addresses import bare, is_user_id
 from .base import Noun, UnitOfWork, decode
 
 BUCKET = 32
@@ -25,7 +30,8 @@ SOURCES = {"keyword": "k", "import": "i", "api": "a", "console": "c"}
 SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 
 # KEYS: id map bucket, opt-out hash, id counter. ARGV: prefix, ref, sealed address, channel, lang,
-# tags (comma-separated), now, source code, respect opt-out ('1': refuse an opted-out ref), max tags.
+# tags (comma-separated), consent time, source code, respect opt-out ('1': refuse an opted-out ref),
+# max tags, id only ('1': the address is a WhatsApp user id, no number known), the ref as its 18 raw bytes.
 # Returns {outcome, id}: outcome is 'subscribed' (new), 'updated' or 'opted_out' (refused).
 _SUBSCRIBE = """
 local P, ref = ARGV[1], ARGV[2]
@@ -50,6 +56,13 @@ for _, dim in ipairs({'ch:' .. ARGV[4], 'lang:' .. ARGV[5]}) do
   redis.call('SADD', P .. ':subs:dims', dim)
   redis.call('SETBIT', P .. ':subs:bm:' .. dim, id, 1)
 end
+local reach = P .. ':subs:bm:reach:id-only'
+if ARGV[11] == '1' then
+  redis.call('SADD', P .. ':subs:dims', 'reach:id-only')
+  redis.call('SETBIT', reach, id, 1)
+elseif redis.call('EXISTS', reach) == 1 then
+  redis.call('SETBIT', reach, id, 0)
+end
 local tags, seen = {}, {}
 local function add(list)
   for tag in string.gmatch(list or '', '[^,]+') do
@@ -62,7 +75,7 @@ for _, tag in ipairs(tags) do
   redis.call('SADD', P .. ':subs:tags', tag)
   redis.call('SADD', P .. ':subs:tag:' .. tag, id)
 end
-redis.call('HSET', rec, 'r' .. n, ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ref,
+redis.call('HSET', rec, 'r' .. n, ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[12],
            'a' .. n, ARGV[3])
 if #tags > 0 then redis.call('HSET', rec, 't' .. n, table.concat(tags, ',')) else redis.call('HDEL', rec, 't' .. n) end
 return {outcome, id}
@@ -104,6 +117,14 @@ redis.call('SETBIT', P .. ':subs:bm:lang:' .. ARGV[3], id, 1)
 redis.call('HSET', rec, n, ch .. '|' .. ARGV[3] .. '|' .. rest)
 return 1
 """
+
+def _raw_ref(ref: str) -> bytes:
+    return base64.urlsafe_b64decode(ref)
+
+
+def _ref_text(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
 
 _BITS = [tuple(i for i in range(8) if byte & (0x80 >> i)) for byte in range(256)]
 
@@ -170,18 +191,20 @@ class Subscribers(Noun):
     # --- changes (each one script, inside the caller's transaction) -----------------------------
 
     def subscribe(self, uow: UnitOfWork, ref: str, address: str, channel: str, lang: str, tags=(),
-                  source: str = "keyword") -> int:
+                  source: str = "keyword", consent_at: int | None = None) -> int:
         """Record consent (time and source) and put the person in their indexes; returns the index
         of the script's reply in `uow.results` ({outcome, id}).
 
         Only the person's own START (source "keyword") may subscribe someone who opted out; an
-        import or an organizer is refused ('opted_out').
+        import or an organizer is refused ('opted_out'). `consent_at` keeps the time of a consent
+        given earlier (a subscription that moves to the person's number when their id is linked).
         """
         index = uow.index()
         self._subscribe(keys=[self._id_key(ref), self.key("optout"), self.key("subs", "next")],
                         args=[self.prefix, ref, self.vault.seal(address, "addr:" + ref), channel, lang,
-                              ",".join(tags), int(time.time()), SOURCES[source],
-                              "0" if source == "keyword" else "1", MAX_TAGS], client=uow.pipe)
+                              ",".join(tags), int(consent_at or time.time()), SOURCES[source],
+                              "0" if source == "keyword" else "1", MAX_TAGS,
+                              "1" if is_user_id(bare(address)) else "0", _raw_ref(ref)], client=uow.pipe)
         return index
 
     def remove(self, uow: UnitOfWork, ref: str) -> None:
@@ -217,9 +240,9 @@ class Subscribers(Noun):
         for subscriber_id, (rec, addr, tags) in zip(ids, rows):
             if not rec or not addr:
                 continue
-            channel, lang, consent_at, source, ref = decode(rec).split("|", 4)
-            out.append(Subscriber(subscriber_id, ref, channel, lang, int(consent_at or 0),
-                                  SOURCE_NAMES.get(source, source), addr,
+            channel, lang, consent_at, source, raw = rec.split(b"|", 4)
+            out.append(Subscriber(subscriber_id, _ref_text(raw), decode(channel), decode(lang), int(consent_at or 0),
+                                  SOURCE_NAMES.get(decode(source), decode(source)), addr,
                                   tuple(t for t in decode(tags).split(",") if t)))
         return out
 
@@ -264,6 +287,10 @@ class Subscribers(Noun):
         maps = self._bitmaps([f"lang:{lang}" for lang in langs] + [f"ch:{c}" for c in channels])
         return {(lang, c): len(ids & maps[f"lang:{lang}"] & maps[f"ch:{c}"]) for lang in langs for c in channels}
 
+    def whatsapp_only(self, ids: set[int]) -> set[int]:
+        """Those of `ids` known only by a WhatsApp user id: WhatsApp reaches them, SMS never."""
+        return ids & self._bitmaps(["reach:id-only"])["reach:id-only"] if ids else set()
+
     def count(self, langs=(), channels=(), tags=()) -> int:
         return len(self.audience(langs, channels, tags))
 
@@ -287,14 +314,13 @@ class Subscribers(Noun):
         records: dict[int, tuple[str, str, str, tuple[str, ...]]] = {}
         for key in self.r.scan_iter(match=self.key("subs", "rec", "*"), count=1000):
             bucket = int(decode(key).rsplit(":", 1)[1])
-            raw = {decode(k): decode(v) if not decode(k).startswith("a") else v
-                   for k, v in self.r.hgetall(key).items()}
+            raw = {decode(k): v for k, v in self.r.hgetall(key).items()}
             for name, value in raw.items():
                 if name.startswith("r"):
                     n = int(name[1:])
-                    channel, lang, _, _, ref = value.split("|", 4)
-                    tags = tuple(t for t in raw.get(f"t{n}", "").split(",") if t)
-                    records[bucket * BUCKET + n] = (channel, lang, ref, tags)
+                    channel, lang, _, _, ref = value.split(b"|", 4)
+                    tags = tuple(t for t in decode(raw.get(f"t{n}", b"")).split(",") if t)
+                    records[bucket * BUCKET + n] = (decode(channel), decode(lang), _ref_text(ref), tags)
         mapping: dict[str, int] = {}
         for key in self.r.scan_iter(match=self.key("subs", "id", "*"), count=1000):
             for ref, value in self.r.hgetall(key).items():

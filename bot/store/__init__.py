@@ -19,14 +19,18 @@ from .broadcasts import Broadcasts
 from .calls import Calls
 from .deliveries import Deliveries
 from .handoffs import Handoffs
+from .imports import Imports
 from .limits import Limits
 from .links import Links
 from .metrics import Metrics
+from .misses import Misses
+from .organizers import Organizers
 from .outbox import Outbox
 from .people import Arrival, People
 from .resends import Resends
 from .subscribers import Subscribers
 from .templates import Templates
+from .threads import Threads
 
 __all__ = ["Arrival", "DAY", "Store", "UnitOfWork"]
 
@@ -53,6 +57,12 @@ class Store:
         self.links = Links(*args)
         self.templates = Templates(*args)
         self.resends = Resends(*args)
+        # The organizer console (issue 12): accounts, conversation threads, questions not answered.
+        self.organizers = Organizers(*args)
+        self.threads = Threads(*args)
+        self.misses = Misses(*args)
+        self.imports = Imports(*args)
+        self.people.conversation_key = self.threads.mark_key   # read with each arrival
         self.calls = Calls(*args)
 
     def unit(self) -> UnitOfWork:
@@ -167,5 +177,6 @@ class Store:
                 self.deliveries.forget(uow, each, sids[each])
                 self.resends.forget(uow, sids[each])
                 self.handoffs.forget(uow, each, handoff_ids[each])
+                self.threads.forget(uow, each, handoff_ids[each])
                 self.calls.forget(uow, each, call_sids[each])
             self.links.forget(uow, refs)

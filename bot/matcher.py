@@ -43,11 +43,12 @@ MIN_SCORE = 2.0          # below this, `unknown`: better to offer the menu than 
 # DELETE_SURE; two topics within CLARIFY_MARGIN of each other (and both above CLARIFY_MIN) get a question.
 MIN_PROBABILITY = 0.20
 STOP_SURE, STOP_ASK = 0.80, 0.40
+STOP_HINT = 0.10         # below the top, with a word about our messages: asked about
 STOP_CERTAIN = 0.95      # at this, any wording (not a question, nobody else's "won't stop") is carried out
 DELETE_SURE = 0.70
 START_SURE = 0.60        # the model never subscribes anyone on a guess
 CLARIFY_MARGIN, CLARIFY_MIN = 0.10, 0.25
-LANG_SURE = 0.75         # the model's probability of English above which (or below 1 - it) it decides
+LANG_SURE = 0.62         # the model's probability of English above which (or below 1 - it) it decides
 # Words that make a message an emergency (with a topic that has one): the answer starts with the line to call.
 URGENT_WORDS = frozenset("""ahora ahorita urgente urgencia emergencia auxilio socorro rapido apurate ayudenme
     tocando golpeando afuera llevaron llevan sangre sangrando desmayo desmayado respira now urgent emergency
@@ -61,6 +62,8 @@ OUR_MESSAGES = frozenset("""mensajes mensaje msj mjs textos texto txt alertas al
 NOT_OURS = frozenset("como how why porque cuando when donde where keeps keep sigue siguen".split())
 NEGATIONS = frozenset("not no nunca never".split())
 STOP_VERBS = frozenset("stop stops stopping para paran parar deja dejan detiene quit".split())
+# Command words of every language (carriers' keywords, "ok", "menu"): they never switch the reply language.
+UNIVERSAL_WORDS = frozenset("stop stopall start unstop help info menu ok okay".split())
 NON_TOPICS = frozenset({"menu", "more", "help", "stop", "start", "delete", "human", "interpreter", "language",
                         "thanks", "unknown"})
 PHRASE_BONUS = 1.5       # a phrase outranks its words taken one by one
@@ -426,7 +429,11 @@ class Matcher:
             return Match("unknown", lang, 0.0, number=number, matched=numbered[0])
         titled = self.index.titles.get(" ".join(words))
         if titled:
+            if lang is None and self.model is not None:   # "asylum": a topic's name tells the language
+                lang = self._model_lang(words, lang, self.model.predict(text, words=words).p_english)
             return Match(titled, lang, 10.0, matched=" ".join(words))
+        if len(words) <= 3 and all(w in STOPWORDS["es"] or w in STOPWORDS["en"] for w in words):
+            return Match("unknown", lang, 0.0)            # "si", "no", "yes": no question in it
         if self.model is not None:
             return self._model_match(text, words, lang)
         return self._match_topic(words, lang)
@@ -468,6 +475,15 @@ class Matcher:
             if ranked[0][0] == "stop" and ranked[0][1] >= STOP_ASK / 2:
                 return Match("confirm_stop", lang, ranked[0][1], model=shown)
         top, p = ranked[0]
+        # An opt-out the model ranks lower, in a message about our messages ("no me escriban mas",
+        # "enough with the messages"): never ignored, asked about (unless a topic is plainly meant).
+        p_stop = prediction.probability("stop")
+        if (top != "stop" and p_stop >= STOP_HINT and any(w in OUR_MESSAGES for w in words)
+                and not (top not in NON_TOPICS and p >= 0.6)):
+            return Match("confirm_stop", lang, p_stop, model=shown)
+        if (len(words) == 1 and "w:" + words[0] not in self.model.vocabulary and self.correct(words[0]) is None
+                and p < 0.5):
+            return Match("unknown", lang, p, model=shown, runner_up=(top, p))    # a word nobody writes here
         if top == "unknown" or p < MIN_PROBABILITY:
             return Match("unknown", lang, p, model=shown, runner_up=(top, p))
         if len(ranked) > 1:
@@ -536,8 +552,11 @@ class Matcher:
                 if found:
                     command, command_lang = found
                     intent = "human" if command == "interpreter" else command
-                    return Match(intent, lang or (command_lang if command_lang in ("es", "en") else None), 1.0,
-                                 matched=key, tag="interpreter" if command == "interpreter" else None)
+                    lang = lang or (command_lang if command_lang in ("es", "en") else None)
+                    if lang is None and self.model is not None and key not in UNIVERSAL_WORDS:
+                        # "unsubscribe" is English, though both files list it; STOP belongs to no language
+                        lang = self._model_lang(words, None, self.model.predict(" ".join(words), words=words).p_english)
+                    return Match(intent, lang, 1.0, matched=key, tag="interpreter" if command == "interpreter" else None)
             if len(stripped) <= 4 and all(w in index.greetings for w in stripped):
                 return Match("menu", lang, 1.0, matched=" ".join(stripped))
         return None

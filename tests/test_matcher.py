@@ -38,8 +38,8 @@ def report(matcher, name: str, capsys):
 
 # Floors, not targets: they catch a regression. The figures (and the honest one, on a blind set
 # scored once at the end) are in bench/README.md.
-@pytest.mark.parametrize("name, floor, lang_floor", [("eval.tsv", 0.96, 0.96), ("holdout.tsv", 0.94, 0.96),
-                                                     ("blind-a.tsv", 0.93, 0.96)])
+@pytest.mark.parametrize("name, floor, lang_floor", [("eval.tsv", 0.97, 0.97), ("holdout.tsv", 0.95, 0.97),
+                                                     ("blind-a.tsv", 0.94, 0.97)])
 def test_accuracy_on_the_evaluation_sets(matcher, capsys, name, floor, lang_floor):
     result = report(matcher, name, capsys)
     assert result.total >= 200
@@ -58,7 +58,7 @@ def test_every_clear_opt_out_is_recognised_and_no_other_sense_is_an_opt_out(matc
     false = [r.text for r in traps if matcher.match(r.text).intent == "stop"]
     missed = [r.text for r in opt_outs if matcher.match(r.text).intent not in ("stop", "confirm_stop")]
     assert false == []
-    assert len(missed) <= 2, missed
+    assert missed == []
 
 
 def test_rules_and_keywords_alone_still_understand(rules_only):

@@ -402,7 +402,8 @@ def _read_topic(reader: _Reader, path: Path, lang: str) -> Topic | None:
         if value is None:
             reader.error(path, where.get(key, 2), f"'{key}' must be a list of texts")
             value = ()
-        lists[key] = tuple(v.strip() for v in value if v.strip())
+        # voice: holds one text per page, in page order: "" keeps that page's written text.
+        lists[key] = tuple(v.strip() for v in value) if key == "voice" else tuple(v.strip() for v in value if v.strip())
     urgent = data.get("urgent", False)
     if not isinstance(urgent, bool):
         reader.error(path, where.get("urgent", 2), "urgent must be true or false")
@@ -1146,3 +1147,78 @@ def coverage(catalog: Catalog) -> list[dict]:
             "system_messages": len(catalog.system.get(lang, {})),
         })
     return rows
+
+
+# --- the voice line (issue 13): what a call plays and says ---------------------------------------
+
+def check_voice_recordings(ctx: _TreeContext):
+    """Recordings a call plays are real audio files; a call plays only mp3 and wav."""
+    from . import speech
+    for lang, by_id in ctx.catalog.topics.items():
+        language = ctx.catalog.languages[lang]
+        for topic in by_id.values():
+            audio = topic.audio or ""
+            if not audio or audio.startswith(("https://", "http://")) or language.folder is None:
+                continue
+            path = language.folder / audio
+            problem = speech.audio_problem(path) if path.exists() or path.is_symlink() else None
+            if problem:
+                yield ctx.problem(topic.path, _line(topic, "audio"), f"audio file '{audio}' {problem}")
+            elif path.exists() and not speech.playable(audio):
+                instead = "that there is no recording yet" if language.indigenous else "the text read aloud"
+                yield ctx.problem(topic.path, _line(topic, "audio"), f"audio file '{audio}' cannot be played on a "
+                                  f"phone call (calls play mp3 and wav): callers hear {instead}; add an mp3 copy",
+                                  "warning")
+    for lang, language in ctx.catalog.languages.items():
+        folder = (language.folder / "audio") if language.indigenous and language.folder else None
+        if folder is None or not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("language.*")):
+            problem = speech.audio_problem(path)
+            if problem is None and path.suffix.lower() not in speech.PLAYABLE_SUFFIXES:
+                problem = "cannot be played on a phone call: name it language.mp3 or language.wav"
+            if problem:
+                yield ctx.problem(path, 1, f"the recording of the language's name {problem}")
+
+
+def check_voice_speech(ctx: _TreeContext):
+    """Each page said aloud within PAGE_SECONDS; `voice:` holds at most one text per page."""
+    from . import speech, voice
+    catalog = ctx.catalog
+    for lang, by_id in catalog.topics.items():
+        settings = ctx.settings(lang)
+        hints = voice.hints(catalog, lang) if lang in BASE_LANGS else None
+        for topic in by_id.values():
+            if topic.voice and lang not in BASE_LANGS:
+                yield ctx.problem(topic.path, _line(topic, "voice"), "voice: is not used here: the phone line "
+                                  "speaks Spanish and English only; this language is heard from recordings", "warning")
+                continue
+            if len(topic.voice) > len(topic.pages):
+                yield ctx.problem(topic.path, _line(topic, "voice"), f"voice: has {len(topic.voice)} texts but the "
+                                  f"topic has {len(topic.pages)} pages (one text per page, in order; \"\" keeps a page)")
+            if lang not in BASE_LANGS:
+                continue
+            filled = replace(topic, pages=tuple(_fill(p, settings) for p in topic.pages),
+                             voice=tuple(_fill(v, settings) for v in topic.voice))
+            for i in range(len(filled.pages)):
+                said = voice.page_speech(catalog, filled, i, lang, hints)
+                seconds = speech.spoken_seconds(said)
+                if seconds > speech.PAGE_SECONDS:
+                    words = speech.word_count(said)
+                    where = _line(topic, "voice", i) if i < len(topic.voice) and topic.voice[i] else _page_line(topic, i)
+                    yield ctx.problem(topic.path, where, f"page {i + 1} said aloud takes about {seconds:.0f} s ({words} "
+                                      f"words at {speech.WORDS_PER_MINUTE} a minute); the budget is "
+                                      f"{speech.PAGE_SECONDS} s: cut about {words - speech.words_for(speech.PAGE_SECONDS)}"
+                                      " words, or write a shorter text for the phone under voice:")
+
+
+def check_voice_keypad(ctx: _TreeContext):
+    """Every language, section and topic can be reached by keypad, six choices at most at once."""
+    from . import voice
+    if not ctx.catalog.topics.get(DEFAULT_LANG):
+        return
+    for message in voice.keypad_problems(ctx.catalog):
+        yield ctx.problem(ctx.catalog.root / "menu.yml", 1, f"phone line: {message}")
+
+
+TREE_CHECKS += (check_voice_recordings, check_voice_speech, check_voice_keypad)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from .addresses import is_e164
 from .errors import ConfigError
+from .hours import OpenHours
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SID_RE = re.compile(r"^(AC|MG)[0-9a-fA-F]{32}$")
@@ -54,6 +55,27 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     return raw.rstrip("/") if parts.scheme in ("http", "https") else raw
 
 
+# The voice line's <Say> voices. Twilio speaks with Amazon Polly voices ("Polly.<Name>", "-Neural" for
+# the neural engine) and Google voices ("Google.<locale>-<type>-<letter>"); these are Polly's voices for
+# the two locales the line speaks (Amazon Polly's list of voices, checked 2026-12-01).
+POLLY_VOICES = {
+    "es-MX": frozenset({"Mia", "Andres"}),
+    "en-US": frozenset({"Danielle", "Gregory", "Ivy", "Joanna", "Joey", "Justin", "Kendra", "Kevin", "Kimberly",
+                        "Matthew", "Ruth", "Salli", "Stephen"}),
+}
+DEFAULT_VOICES = {"es-MX": "Polly.Mia-Neural", "en-US": "Polly.Joanna-Neural"}
+
+
+def _voice(name: str, raw: str, locale: str) -> str:
+    polly = re.fullmatch(r"Polly\.([A-Z][a-z]+)(-Neural|-Generative)?", raw)
+    if polly and polly.group(1) in POLLY_VOICES[locale]:
+        return raw
+    if re.fullmatch(rf"Google\.{re.escape(locale)}-[A-Za-z0-9]+-[A-Z]", raw):
+        return raw
+    raise ConfigError(name, f"expected a Twilio voice for {locale}, e.g. {DEFAULT_VOICES[locale]} (Polly voices: "
+                            f"{', '.join(sorted(POLLY_VOICES[locale]))}; or Google.{locale}-...), got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting the processes use; build it with `Config.from_env()`."""
@@ -92,6 +114,11 @@ class Config:
     conversation_template_sid: str | None = None   # WhatsApp template for a console reply outside the 24 h window
     misses_days: int = 14                    # questions the bot could not answer are kept this long; 0: off
     misses_low_score: float = 2.5            # a topic matched with a lower score counts as a miss too
+    # The voice line (issue 13): where 0 forwards a call and when; the <Say> voices.
+    voice_forward_to: str | None = None
+    voice_hours: OpenHours | None = None
+    voice_es: str = DEFAULT_VOICES["es-MX"]
+    voice_en: str = DEFAULT_VOICES["en-US"]
     settings: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -176,6 +203,24 @@ class Config:
             if not is_e164(notify.removeprefix("whatsapp:")):
                 raise ConfigError("HANDOFF_NOTIFY_TO", "expected +E.164 or whatsapp:+E.164")
             values["handoff_notify_to"] = notify
+        # The voice line: forwarding needs both the number and the hours.
+        forward, hours = get("VOICE_FORWARD_TO"), get("VOICE_HOURS")
+        if forward is not None:
+            if not is_e164(forward):
+                raise ConfigError("VOICE_FORWARD_TO", f"expected an E.164 number such as +13125550100, got {forward!r}")
+            if hours is None:
+                raise ConfigError("VOICE_HOURS", "required with VOICE_FORWARD_TO, e.g. 'Mon-Fri 09:00-17:00 America/Chicago'")
+            values["voice_forward_to"] = forward
+        if hours is not None:
+            if forward is None:
+                raise ConfigError("VOICE_FORWARD_TO", "VOICE_HOURS is set but not the number to forward calls to")
+            try:
+                values["voice_hours"] = OpenHours.parse(hours)
+            except ValueError as exc:
+                raise ConfigError("VOICE_HOURS", str(exc)) from None
+        for name, attr, locale in (("VOICE_ES", "voice_es", "es-MX"), ("VOICE_EN", "voice_en", "en-US")):
+            if (raw := get(name)) is not None:
+                values[attr] = _voice(name, raw, locale)
         if (prefix := get("REDIS_PREFIX")) is not None:
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", prefix):
                 raise ConfigError("REDIS_PREFIX", "letters, digits, _ . - only")

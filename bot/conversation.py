@@ -181,16 +181,24 @@ def menu_reply(catalog: Catalog, lang: str, text: str, ids: list[str]) -> Reply:
 
 
 def _page(catalog: Catalog, lang: str, state: State, match: Match, topic_id: str, page: int) -> Outcome:
+    return Outcome((page_reply(catalog, lang, topic_id, page, urgent=match.urgent),),
+                   replace(state, topic=topic_id, page=page), match)
+
+
+def page_reply(catalog: Catalog, lang: str, topic_id: str, page: int, urgent: bool = False) -> Reply:
+    """One page of a topic as a message (also what the voice line texts on request): the fallback
+    notice before a first page in Spanish, the line to call when the message was an emergency
+    (`urgent`), the MAS hint when more pages follow, the audio with the first."""
     answer = catalog.answer(topic_id, lang)
     pages = answer.topic.pages
     body = pages[page]
     if answer.fallback and page == 0:
         language = catalog.languages[lang]
         body = catalog.text("fallback_notice", lang, language=language.display_name(DEFAULT_LANG)) + "\n" + body
-    if page == 0 and match.urgent and not _LINE.search(sms.render(body, "sms")[:153]):
+    if page == 0 and urgent and not _LINE.search(sms.render(body, "sms")[:153]):
         # An emergency on a topic whose first SMS gives no line to call: the line first.
         body = catalog.text("urgent_note", lang) + "\n" + body
     if page + 1 < len(pages):
         body += "\n" + catalog.text("more_hint", lang)
     media = answer.audio_url if page == 0 else None
-    return Outcome((Reply(body, media_url=media),), replace(state, topic=topic_id, page=page), match)
+    return Reply(body, media_url=media)

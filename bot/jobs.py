@@ -60,6 +60,12 @@ def enqueue_handoff_notice(queue: Queue, handoff_id: str, event, uow=None) -> No
             f"handoff-{handoff_id}", "hand-off notice", uow)
 
 
+def enqueue_recording(queue: Queue, handoff_id: str, recording_sid: str, uow=None) -> None:
+    """Fetch a voice-line recording into its hand-off, then delete it at Twilio."""
+    enqueue(queue, keep_recording, (handoff_id, recording_sid), f"recording-{recording_sid}", "call recording", uow,
+            on_failure=recording_failed)
+
+
 def enqueue_resend(queue: Queue, record: dict, uow=None, delay=None, at_front: bool = False) -> None:
     """Send a kept WhatsApp message again (after 63018), or an alert's SMS fallback; `delay` (a
     timedelta) waits first, through the worker's scheduler."""
@@ -190,3 +196,26 @@ def import_subscribers(import_id: str) -> dict:
     from .imports import run_import
     runtime, _ = _runtime()
     return run_import(runtime, import_id)
+
+
+def keep_recording(handoff_id: str, recording_sid: str) -> str:
+    """Fetch a call recording, keep it encrypted with its hand-off, delete it at Twilio."""
+    from .calls import keep_recording as keep
+    from .errors import SendError
+    runtime, _ = _runtime()
+    try:
+        return keep(runtime, handoff_id, recording_sid)
+    except SendError as exc:
+        if not exc.retry:
+            _no_retry()
+        raise
+
+
+def recording_failed(job, connection, *exc_info) -> None:
+    """RQ failure callback: out of retries, the recording is still deleted at Twilio if it can be."""
+    if job.retries_left:
+        return
+    from .calls import give_up_recording
+    from .runtime import Runtime
+    handoff_id, recording_sid = job.args
+    give_up_recording(Runtime.for_job(connection), handoff_id, recording_sid)

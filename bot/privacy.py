@@ -54,13 +54,24 @@ class Vault:
 
     def seal(self, plaintext: str, context: str = "") -> bytes:
         """Authenticated encryption to bytes (nonce + ciphertext + tag); `context` binds it to its use."""
-        nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return self.seal_bytes(plaintext.encode(), context)
 
     def open(self, sealed: bytes, context: str = "") -> str:
         """Reverse `seal`; raise ValueError if the data was altered or sealed with another key."""
         try:
-            return self._aead.decrypt(sealed[:12], sealed[12:], context.encode()).decode()
+            return self.open_bytes(sealed, context).decode()
+        except UnicodeDecodeError as exc:
+            raise ValueError("cannot decrypt: wrong key or altered data") from exc
+
+    def seal_bytes(self, data: bytes, context: str = "") -> bytes:
+        """`seal` for binary data (a call recording)."""
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, context.encode())
+
+    def open_bytes(self, sealed: bytes, context: str = "") -> bytes:
+        """Reverse `seal_bytes`; raise ValueError if the data was altered or sealed with another key."""
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], context.encode())
         except (InvalidTag, ValueError, TypeError) as exc:
             raise ValueError("cannot decrypt: wrong key or altered data") from exc
 

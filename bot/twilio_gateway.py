@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
+import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
@@ -110,16 +112,21 @@ def classify(exc: Exception) -> SendError:
     return SendError(None, None, redact(f"{type(exc).__name__}: {exc}"), retry=True)
 
 
+def rest_client(config: Config, timeout: float = 15.0) -> Client:
+    """The twilio REST client every adapter uses: a timeout, and TWILIO_API_URL when set."""
+    # The library has no timeout by default: a hung connection would hold a worker forever.
+    client = Client(config.twilio_account_sid, config.twilio_auth_token, http_client=TwilioHttpClient(timeout=timeout))
+    if config.twilio_api_url:
+        client.api.base_url = config.twilio_api_url
+    return client
+
+
 class TwilioSender:
     """Sends through Twilio's REST API (or a mock at TWILIO_API_URL)."""
 
     def __init__(self, config: Config, timeout: float = 15.0):
         self.config = config
-        # The library has no timeout by default: a hung connection would hold a worker forever.
-        self.client = Client(config.twilio_account_sid, config.twilio_auth_token,
-                             http_client=TwilioHttpClient(timeout=timeout))
-        if config.twilio_api_url:
-            self.client.api.base_url = config.twilio_api_url
+        self.client = rest_client(config, timeout)
 
     def sender_for(self, channel: str) -> dict[str, str]:
         if self.config.twilio_messaging_service_sid:
@@ -218,3 +225,62 @@ class ContentClient:
         """WhatsApp's verdict on a template (approved, pending, rejected ...), or '' if none was asked."""
         answer = self._call(lambda: self.client.content.v1.contents(sid).approval_fetch().fetch())
         return str((getattr(answer, "whatsapp", None) or {}).get("status") or "")
+
+
+# --- call recordings -------------------------------------------------------------------------------
+
+RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+MAX_RECORDING_BYTES = 10 * 1024 * 1024
+
+
+class TwilioRecordings:
+    """Fetches a call recording's audio and deletes the recording at Twilio (the voice line keeps its
+    own encrypted copy). Only a RecordingSid is ever followed, never a URL from a request."""
+
+    def __init__(self, config: Config, timeout: float = 30.0):
+        self.config = config
+        self.timeout = timeout
+        self.client = rest_client(config, timeout)
+
+    def _url(self, sid: str, suffix: str) -> str:
+        if not RECORDING_SID.match(sid):
+            raise SendError(None, None, "not a RecordingSid", retry=False)
+        return f"{self.client.api.base_url}/2010-04-01/Accounts/{self.config.twilio_account_sid}/Recordings/{sid}{suffix}"
+
+    def fetch(self, sid: str) -> tuple[bytes, str]:
+        """The recording as mp3 (audio bytes, "mp3"). Not there yet (Twilio is still writing it): a
+        SendError to retry."""
+        http = self.client.http_client
+        session = http.session or requests.Session()
+        try:
+            # The library's client reads bodies as text; audio is bytes, so its session is used directly.
+            with session.get(self._url(sid, ".mp3"), auth=(self.config.twilio_account_sid, self.config.twilio_auth_token),
+                             timeout=self.timeout, stream=True, allow_redirects=True, proxies=http.proxy) as response:
+                if response.status_code == 404:
+                    raise SendError(20404, 404, "recording not available yet", retry=True)
+                if response.status_code >= 400:
+                    raise SendError(None, response.status_code, "recording fetch refused",
+                                    retry=response.status_code == 429 or response.status_code >= 500)
+                data = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    data += chunk
+                    if len(data) > MAX_RECORDING_BYTES:
+                        raise SendError(None, None, "recording too large", retry=False)
+                kind = (response.headers.get("Content-Type") or "").split(";")[0]
+        except requests.RequestException as exc:
+            raise classify(exc) from None
+        if not kind.startswith("audio/"):
+            raise SendError(None, None, f"recording is not audio ({kind[:40]})", retry=True)
+        return bytes(data), "wav" if "wav" in kind else "mp3"
+
+    def delete(self, sid: str) -> None:
+        """Delete the recording at Twilio; one already gone counts as deleted."""
+        self._url(sid, "")     # validates the sid
+        try:
+            self.client.api.v2010.account.recordings(sid).delete()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return
+            raise classify(exc) from None
+        except (TwilioException, OSError, requests.RequestException) as exc:
+            raise classify(exc) from None

@@ -46,6 +46,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp, url_prefix="/api")
     from .console import init_app as init_console     # the organizer console under /console/ (issue 12)
     init_console(app, runtime)
+    from .voice_web import voice_bp   # the voice line (it uses verified_form from this module)
+    app.register_blueprint(voice_bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

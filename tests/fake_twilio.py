@@ -4,7 +4,8 @@ Both are served on one port: point the twilio client's `api` and `content` domai
 Content API accepts what twilio_content_v1.json describes (and what the twilio library sends: every
 content type it does not use as null) and answers in its shapes; a message sent with a ContentSid the
 fake made is checked like Twilio checks it (21656 for variables that are missing, empty, not JSON, or
-hold a line break) and recorded with the text rendered.
+hold a line break) and recorded with the text rendered. The call Recordings the voice line fetches
+and deletes are served too (FetchRecording, its .mp3 media, DeleteRecording).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from urllib.parse import parse_qs, urlsplit
 API_VERSION = "2010-04-01"
 CREATE_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
 FETCH_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json$")
+# The Recording resource (.json: FetchRecording, DeleteRecording) and its media (.mp3, .wav).
+RECORDING_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Recordings/([^/.]+)\.(json|mp3|wav)$")
+RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 CONTENT_LIST_PATH = re.compile(r"^/v1/Content$")
 CONTENT_PATH = re.compile(r"^/v1/Content/([^/]+)$")
 APPROVAL_CREATE_PATH = re.compile(r"^/v1/Content/([^/]+)/ApprovalRequests/whatsapp$")
@@ -309,6 +313,9 @@ class FakeTwilio:
         self._content_requests: list[RecordedContentRequest] = []
         self._next_content_failures: deque[tuple[_Failure, str | None]] = deque()
         self.strict_content = False      # True: a ContentSid this fake did not make is 21655
+        self._recordings: dict[str, dict] = {}
+        self.deleted_recordings: list[str] = []
+        self.recording_fetches: list[str] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -390,6 +397,22 @@ class FakeTwilio:
         with self._cond:
             self._failures_by_to[to] = _Failure(status, code, message)
 
+    def add_recording(self, audio: bytes, call_sid: str | None = None, content_type: str = "audio/mpeg",
+                      not_ready: int = 0) -> str:
+        """A call recording as Twilio keeps it; its media answers 404 for the first `not_ready` fetches
+        (Twilio is still writing it). Returns its RecordingSid."""
+        sid = "RE" + secrets.token_hex(16)
+        with self._cond:
+            self._recordings[sid] = {"audio": audio, "type": content_type, "not_ready": not_ready,
+                                     "call_sid": call_sid or "CA" + secrets.token_hex(16)}
+        return sid
+
+    @property
+    def recordings(self) -> dict[str, dict]:
+        """Recordings still at the fake Twilio, by sid (a snapshot)."""
+        with self._cond:
+            return dict(self._recordings)
+
     def clear(self) -> None:
         """Forget recorded requests, messages and scripted failures."""
         with self._cond:
@@ -402,6 +425,9 @@ class FakeTwilio:
             self._approvals.clear()
             self._content_requests.clear()
             self._next_content_failures.clear()
+            self._recordings.clear()
+            self.deleted_recordings.clear()
+            self.recording_fetches.clear()
 
     def wait_for(self, n: int, timeout: float = 10.0) -> list[RecordedRequest]:
         """Block until at least n creates were accepted; AssertionError otherwise."""
@@ -480,6 +506,39 @@ class FakeTwilio:
             return 200, {"messages": messages[:size], "end": min(size, len(messages)) - 1, "first_page_uri": uri,
                          "next_page_uri": None, "page": 0, "page_size": size, "previous_page_uri": None,
                          "start": 0, "uri": uri}
+        except ApiError as e:
+            return e.answer()
+
+    def _get_recording(self, account_sid: str, sid: str, kind: str, auth: str | None, path: str):
+        """FetchRecording (.json), or the recording's audio (.mp3 / .wav) as (bytes, content type)."""
+        try:
+            self._check_access(account_sid, auth)
+            with self._cond:
+                item = self._recordings.get(sid)
+                if item is not None and kind != "json":
+                    self.recording_fetches.append(sid)
+                    if item["not_ready"] > 0:
+                        item["not_ready"] -= 1
+                        item = None
+            if item is None or not RECORDING_SID.match(sid):
+                raise _not_found(path)
+            if kind == "json":
+                return 200, recording_resource(account_sid, sid, item)
+            return 200, (item["audio"], item["type"] if kind == "mp3" else "audio/x-wav")
+        except ApiError as e:
+            return e.answer()
+
+    def _delete_recording(self, account_sid: str, sid: str, auth: str | None, path: str) -> tuple[int, dict | None]:
+        """DeleteRecording: 204, or 404 for a recording that is not there."""
+        try:
+            self._check_access(account_sid, auth)
+            with self._cond:
+                item = self._recordings.pop(sid, None)
+                if item is not None:
+                    self.deleted_recordings.append(sid)
+            if item is None:
+                raise _not_found(path)
+            return 204, None
         except ApiError as e:
             return e.answer()
 
@@ -650,6 +709,17 @@ class FakeTwilio:
         return content
 
 
+def recording_resource(account_sid: str, sid: str, item: dict) -> dict:
+    """The api.v2010.account.recording JSON (FetchRecording)."""
+    now = formatdate(usegmt=True).replace("GMT", "+0000")
+    uri = f"/{API_VERSION}/Accounts/{account_sid}/Recordings/{sid}"
+    return {"account_sid": account_sid, "api_version": API_VERSION, "call_sid": item["call_sid"],
+            "conference_sid": None, "date_created": now, "date_updated": now, "start_time": now,
+            "duration": "4", "sid": sid, "price": None, "price_unit": "USD", "status": "completed", "channels": 1,
+            "source": "RecordVerb", "error_code": None, "uri": f"{uri}.json", "encryption_details": None,
+            "subresource_uris": {}, "media_url": f"https://api.twilio.com{uri}"}
+
+
 def _not_found(path: str) -> ApiError:
     return ApiError(404, 20404, f"The requested resource {path} was not found")
 
@@ -688,8 +758,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(*_not_found(urlsplit(self.path).path).answer())
 
     def do_DELETE(self) -> None:
+        path = urlsplit(self.path).path
+        recording = RECORDING_PATH.match(path)
+        if recording and recording[3] == "json":
+            return self._send(*self.server.fake._delete_recording(recording[1], recording[2],
+                                                                  self.headers.get("Authorization"), path))
         if not self._content("DELETE"):
-            self._send(*_not_found(urlsplit(self.path).path).answer())
+            self._send(*_not_found(path).answer())
 
     def do_POST(self) -> None:
         if self._content("POST"):
@@ -711,6 +786,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self._content("GET"):
             return
         parts = urlsplit(self.path)
+        recording = RECORDING_PATH.match(parts.path)
+        if recording:
+            status, payload = self.server.fake._get_recording(recording[1], recording[2], recording[3],
+                                                              self.headers.get("Authorization"), parts.path)
+            if isinstance(payload, tuple):
+                return self._send_bytes(status, *payload)
+            return self._send(status, payload)
         listing = CREATE_PATH.match(parts.path)
         if listing:
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -719,6 +801,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             return self._send(*_not_found(urlsplit(self.path).path).answer())
         self._send(*self.server.fake._fetch(match[1], match[2], self.headers.get("Authorization")))
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _send(self, status: int, payload: dict | None) -> None:
         data = json.dumps(payload).encode() if payload is not None else b""

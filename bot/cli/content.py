@@ -153,11 +153,12 @@ def content_stats(ctx: Context, as_json: bool):
 @content.command("preview")
 @click.argument("topic")
 @click.option("--lang", default="es", show_default=True)
-@click.option("--channel", type=click.Choice(["sms", "whatsapp"]), default="sms", show_default=True)
+@click.option("--channel", type=click.Choice(["sms", "whatsapp", "voice"]), default="sms", show_default=True,
+              help="voice: what a call says (speech text and spoken length) or plays.")
 @click.option("--all-pages", is_flag=True, help="Show every page, not just the first reply.")
 @pass_ctx
 def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages: bool):
-    """Exactly what the phone will show, with segment count and encoding."""
+    """Exactly what the phone will show, with segment count and encoding (or, for voice, say)."""
     from .. import conversation
     from ..conversation import State
     from ..messages import InboundMessage
@@ -167,6 +168,9 @@ def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages
     if lang not in catalog.languages:
         raise click.BadParameter(f"unknown language '{lang}' (known: {', '.join(sorted(catalog.languages))})",
                                  param_hint="--lang")
+    if channel == "voice":
+        from .voice import preview_voice
+        return preview_voice(ctx, topic, lang, all_pages)
     if topic not in catalog.topic_ids and topic not in ("menu", "help", "stop", "start"):
         raise click.BadParameter(f"unknown topic '{topic}' (known: {', '.join(catalog.topic_ids)})",
                                  param_hint="TOPIC")

@@ -16,6 +16,7 @@ from ..privacy import Vault
 from .audit import Audit
 from .base import DAY, UnitOfWork
 from .broadcasts import Broadcasts
+from .calls import Calls
 from .deliveries import Deliveries
 from .handoffs import Handoffs
 from .imports import Imports
@@ -62,6 +63,7 @@ class Store:
         self.misses = Misses(*args)
         self.imports = Imports(*args)
         self.people.conversation_key = self.threads.mark_key   # read with each arrival
+        self.calls = Calls(*args)
 
     def unit(self) -> UnitOfWork:
         """A transaction: commands queue on it and run together when the `with` block ends."""
@@ -167,6 +169,7 @@ class Store:
         refs = self.refs_of(ref)
         handoff_ids = {r: self.handoffs.ids_of(r) for r in refs}
         sids = {r: self.deliveries.sids_of(r) for r in refs}
+        call_sids = {r: self.calls.sids_of(r) for r in refs}
         with self.unit() as uow:
             for each in refs:
                 self.people.forget(uow, each)
@@ -175,4 +178,5 @@ class Store:
                 self.resends.forget(uow, sids[each])
                 self.handoffs.forget(uow, each, handoff_ids[each])
                 self.threads.forget(uow, each, handoff_ids[each])
+                self.calls.forget(uow, each, call_sids[each])
             self.links.forget(uow, refs)

@@ -8,6 +8,18 @@ from .base import DAY, Noun, UnitOfWork, decode, decode_hash
 
 KEPT = 90 * DAY
 
+# A call recording joins its hand-off only while the hand-off is open or taken. KEYS: hand-off, recording.
+# ARGV: sealed audio, its type. Returns 1 when kept.
+_ATTACH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'closed' then return 0 end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 1 then ttl = 1 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
+redis.call('HSET', KEYS[1], 'recording', 'kept', 'recording_type', ARGV[2])
+return 1
+"""
+
 
 class HandoffTaken(Exception):
     """Someone else has this hand-off already."""
@@ -18,6 +30,10 @@ class HandoffTaken(Exception):
 
 
 class Handoffs(Noun):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._attach = self.r.register_script(_ATTACH)
+
     def open(self, uow: UnitOfWork, ref: str, address: str, kind: str, lang: str, topic: str | None,
              region: str | None = None) -> str:
         """A new request; the address is kept encrypted so a person can answer."""
@@ -72,6 +88,7 @@ class Handoffs(Noun):
         with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"status": "closed", "closed_by": by, "closed_at": int(time.time())})
             pipe.hdel(key, "addr")
+            pipe.delete(self._recording_key(handoff_id))     # a call recording goes with the address
             pipe.execute()
         return self.get(handoff_id)
 
@@ -87,6 +104,36 @@ class Handoffs(Noun):
 
     def forget(self, uow: UnitOfWork, ref: str, handoff_ids: list[str]) -> None:
         for handoff_id in handoff_ids:
-            uow.pipe.delete(self.key("handoff", handoff_id))
+            uow.pipe.delete(self.key("handoff", handoff_id), self._recording_key(handoff_id))
             uow.pipe.zrem(self.key("handoffs"), handoff_id)
         uow.pipe.delete(self.key("handoffs", "of", ref))
+
+    # --- call recordings (the voice line's callback requests) --------------------------------------
+
+    def _recording_key(self, handoff_id: str) -> str:
+        return self.key("handoff", handoff_id, "recording")
+
+    def expect_recording(self, uow: UnitOfWork, handoff_id: str) -> None:
+        """A recording is on its way from Twilio (a job fetches it)."""
+        uow.pipe.hset(self.key("handoff", handoff_id), "recording", "pending")
+
+    def attach_recording(self, handoff_id: str, audio: bytes, kind: str) -> bool:
+        """Keep a call recording, encrypted and bound to its hand-off; False if the hand-off was closed
+        or deleted meanwhile (then nothing is kept)."""
+        sealed = self.vault.seal_bytes(audio, context="recording:" + handoff_id)
+        return bool(self._attach(keys=[self.key("handoff", handoff_id), self._recording_key(handoff_id)],
+                                 args=[sealed, kind]))
+
+    def note_recording(self, handoff_id: str, status: str) -> None:
+        """Say what became of a recording that is not kept (e.g. 'failed')."""
+        key = self.key("handoff", handoff_id)
+        if self.r.exists(key):
+            self.r.hset(key, "recording", status)
+
+    def recording(self, handoff_id: str) -> tuple[bytes, str] | None:
+        """The recording of a hand-off and its type (mp3, wav), decrypted; None if there is none."""
+        sealed = self.r.get(self._recording_key(handoff_id))
+        if not sealed:
+            return None
+        kind = decode(self.r.hget(self.key("handoff", handoff_id), "recording_type")) or "mp3"
+        return self.vault.open_bytes(sealed, context="recording:" + handoff_id), kind

@@ -42,7 +42,10 @@ class Context:
         try:
             return self.runtime.content.get()
         except ContentError as exc:
-            raise click.ClickException("content has errors:\n" + "\n".join(str(p) for p in exc.problems)) from None
+            from .content import editor_lang
+            lang = editor_lang()
+            raise click.ClickException(("el contenido tiene errores:\n" if lang == "es" else "content has errors:\n")
+                                       + "\n".join(p.text(lang) for p in exc.problems)) from None
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -62,21 +63,51 @@ def content():
     """Check, preview and translate the content files."""
 
 
+def editor_lang(chosen: str | None = None) -> str:
+    """The language of the checker's messages: --lang, else CONTENT_CHECK_LANG, else the system locale
+    (LC_ALL, LC_MESSAGES, LANG: Spanish when it starts with es), else English."""
+    if chosen:
+        return chosen
+    wanted = os.environ.get("CONTENT_CHECK_LANG", "").strip().lower()[:2]
+    if wanted in ("es", "en"):
+        return wanted
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return "es" if value.lower().startswith("es") else "en"
+    return "en"
+
+
+lang_option = click.option("--lang", "lang", type=click.Choice(["es", "en"]), default=None,
+                           help="Language of the messages (default: $CONTENT_CHECK_LANG, else the system locale: "
+                                "Spanish when it is es_*, else English).")
+
+
 @content.command("check")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Content folder.")
+@lang_option
 @pass_ctx
-def content_check(ctx: Context, directory: Path | None):
-    """Validate the whole content tree; report every problem with file and line."""
+def content_check(ctx: Context, directory: Path | None, lang: str | None):
+    """Validate the whole content tree; report every problem with file and line, in Spanish or English.
+    Exits 1 when there is an error (warnings do not fail).
+
+    \b
+    Example:
+      derechos content check --lang es
+    """
     from ..catalog import check_content
+    lang = editor_lang(lang)
     root = directory or ctx.config.content_dir
     problems = check_content(root, ctx.config.settings)
     for problem in problems:
-        click.echo(str(problem), err=problem.severity == "error")
+        click.echo(problem.text(lang), err=problem.severity == "error")
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if errors:
-        raise click.ClickException(f"{errors} error(s), {warnings} warning(s) in {root}")
-    click.echo(f"content OK: {root} ({warnings} warning(s))")
+        raise click.ClickException(f"{errors} error(es), {warnings} aviso(s) en {root}" if lang == "es"
+                                   else f"{errors} error(s), {warnings} warning(s) in {root}")
+    click.echo(f"contenido correcto: {root} ({warnings} aviso(s))" if lang == "es"
+               else f"content OK: {root} ({warnings} warning(s))")
 
 
 @content.command("stats")

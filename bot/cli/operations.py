@@ -23,10 +23,16 @@ def web(ctx: Context, host: str, port: int):
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
-@click.option("--name", default=None)
+@click.option("--name", default=None, help="The worker's name in RQ (default: one RQ makes up).")
+@click.option("--no-notes", is_flag=True, hidden=True, help="Do not list the development defaults (dev does).")
 @pass_ctx
-def worker(ctx: Context, burst: bool, name: str | None):
-    """Run an RQ worker for the replies then broadcasts queues, with the scheduler."""
+def worker(ctx: Context, burst: bool, name: str | None, no_notes: bool):
+    """Run an RQ worker for the replies then broadcasts queues, with the scheduler.
+
+    \b
+    Example:
+      derechos worker --burst
+    """
     from rq.serializers import JSONSerializer
 
     from ..jobs import BROADCASTS, REPLIES, make_queue
@@ -36,7 +42,7 @@ def worker(ctx: Context, burst: bool, name: str | None):
     if runtime.embedded is not None:
         os.environ.setdefault("REDIS_URL", runtime.embedded.url)   # jobs build their clients from the env
     queues = [make_queue(REPLIES, connection), make_queue(BROADCASTS, connection)]
-    notes = runtime.describe_defaults()
+    notes = [] if no_notes else runtime.describe_defaults()
     if notes:
         click.echo("development defaults in use: " + "; ".join(notes), err=True)
     # Replies first (queue order); a job whose worker died is picked up again within a minute.

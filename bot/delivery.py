@@ -57,9 +57,14 @@ class DryRunSender:
         body = reply.body if not reply.content_sid else f"[template {reply.content_sid}] {reply.content_variables}"
         return self.store.outbox.append(out.ref, out.channel, body, reply.media_url)
 
+    def hold(self, out: "Outgoing", reply: Reply, reason: str) -> None:
+        """A message not sent (the hourly ceiling, an opt-out at send time) is noted in the outbox as
+        held, so `derechos chat` can say why nothing came."""
+        self.store.outbox.append(out.ref, out.channel, reply.body, None, held=reason)
+
     def find_sent(self, out: "Outgoing", body: str | None, since: float) -> str | None:
         for entry in reversed(self.store.outbox.entries(ref=out.ref, last=1000)):
-            if (body is None or entry.body == body) and entry.at >= since - 1:
+            if not entry.held and (body is None or entry.body == body) and entry.at >= since - 1:
                 return entry.id
         return None
 
@@ -133,11 +138,15 @@ def send_once(runtime, out: Outgoing, owner: str) -> str:
     if out.kind not in CARRIER_KINDS and store.people.is_opted_out(out.ref):
         store.deliveries.release(out.send_id)
         store.metrics.count("skipped_opted_out")
+        if sender.dry_run and out.kind == "reply":
+            sender.hold(out, reply, "opted_out")
         return "skipped: opted out"
     if out.kind == "reply" and not store.limits.take_reply(config.replies_per_hour):
         store.deliveries.release(out.send_id)
         store.metrics.count("reply_ceiling")
         log.warning("hourly reply ceiling (%d) reached: a reply is not sent", config.replies_per_hour)
+        if sender.dry_run:
+            sender.hold(out, reply, "reply_ceiling")
         return "skipped: hourly reply ceiling"
     callback = f"{config.public_url}/twilio/status" if config.public_url else None
     try:

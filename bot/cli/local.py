@@ -17,6 +17,11 @@ from ..config import Config
 from . import Context, main, pass_ctx
 
 
+# A North American number reserved for fiction (NPA 555-0100 to 0199): the importer and `subscribers
+# forget` accept it in dry-run, so what a developer does in the chat can be imported or forgotten.
+CHAT_NUMBER = "+13125550100"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,10 +223,18 @@ def _wait_group_gone(pgid: int, timeout: float) -> None:
 @main.command()
 @click.option("--url", default=None, help="A running bot (default: start one like `derechos dev`).")
 @click.option("--whatsapp", is_flag=True, help="Write as a WhatsApp user instead of SMS.")
-@click.option("--number", default="+15550100", show_default=True, help="The phone number you pretend to be.")
+@click.option("--number", default=CHAT_NUMBER, show_default=True,
+              help="The phone number you pretend to be (the default is a fictional 555-01xx number, which "
+                   "`subscribers import` and `subscribers forget` accept in dry-run).")
 @pass_ctx
 def chat(ctx: Context, url: str | None, whatsapp: bool, number: str):
-    """Chat with the bot through the real path: signed webhook, queue, worker, outbox."""
+    """Chat with the bot as a phone would, through the real path: signed webhook, queue, worker, outbox.
+    Without --url it starts its own local bot and stops it when you quit (Ctrl-D).
+
+    \b
+    Example:
+      derechos chat --url http://127.0.0.1:5000 --whatsapp
+    """
     from ..chat import run_chat
     config = ctx.config
     if not config.dry_run:

@@ -134,7 +134,8 @@ def list_broadcasts():
 @api_bp.post("/broadcasts")
 def create_broadcast():
     runtime = _runtime()
-    broadcast = organizer.new_broadcast(runtime.store, runtime.content.get().catalog, body(BROADCAST_SCHEMA), g.who)
+    broadcast = organizer.new_broadcast(runtime.store, runtime.content.get().catalog, body(BROADCAST_SCHEMA), g.who,
+                                        runtime.config)
     out = broadcast.to_dict()
     out["audience_described"] = broadcast.audience.describe()
     return jsonify(out), 201

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from . import sms
-from .broadcast import Broadcast, text_for
+from .broadcast import Broadcast, footers, text_for
 from .errors import OPTED_OUT, OUTSIDE_WINDOW, SendError
 from .messages import SMS, WHATSAPP, Reply
 
@@ -252,6 +252,7 @@ def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], own
     if data is None:
         return {"skipped": "unknown broadcast"}
     broadcast = Broadcast.from_dict(data)
+    footer_texts = footers(runtime.content.get().catalog, runtime.config.alert_footer)
     done: dict[str, int] = {}
     started = time.monotonic()
     for position, subscriber_id in enumerate(ids):
@@ -261,7 +262,7 @@ def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], own
         try:
             if time.monotonic() - started > slice_seconds:
                 raise YieldToReplies()
-            outcome = _send_to_subscriber(runtime, broadcast, subscriber_id, owner)
+            outcome = _send_to_subscriber(runtime, broadcast, subscriber_id, owner, footer_texts)
         except YieldToReplies:
             # The rest goes back to the front of the broadcasts queue; the worker takes replies first.
             rest_id = f"bc-{broadcast_id}-{uuid.uuid4().hex[:8]}"
@@ -275,7 +276,8 @@ def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], own
     return done
 
 
-def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner: str) -> str:
+def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner: str,
+                        footer_texts: dict[str, str] | None = None) -> str:
     store = runtime.store
     found = store.subscribers.by_ids([subscriber_id])
     if not found:
@@ -286,7 +288,7 @@ def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner
         store.broadcasts.bump(broadcast.id, "skipped_opted_out")
         return "skipped_opted_out"
     address = store.subscribers.open_address(subscriber)
-    text, _ = text_for(broadcast, subscriber.lang)
+    text, _ = text_for(broadcast, subscriber.lang, footer_texts)
     if subscriber.channel == WHATSAPP and not store.people.in_window(subscriber.ref):
         if not broadcast.template_sid:
             store.broadcasts.bump(broadcast.id, "skipped_outside_window")

@@ -76,7 +76,7 @@ def broadcast_create(ctx, texts, langs, channels, tags, audio, when, tz, templat
     data = {"texts": _pairs(texts, "--text"), "audio": _pairs(audio, "--audio"),
             "audience": {"langs": list(langs), "channels": list(channels), "tags": list(tags)},
             "when": when, "timezone": tz, "template_sid": template, "template_variables": _pairs(variables, "--var")}
-    created = _call(organizer.new_broadcast, ctx.runtime.store, ctx.content().catalog, data, _name(as_))
+    created = _call(organizer.new_broadcast, ctx.runtime.store, ctx.content().catalog, data, _name(as_), ctx.config)
     click.echo(created.id)
     click.echo(f"audience: {created.audience.describe()}", err=True)
 
@@ -119,7 +119,7 @@ def broadcast_preview(ctx, broadcast_id, as_json):
     Example:
       derechos broadcast preview 3f9c1a2b4d5e
     """
-    from ..broadcast import text_for
+    from ..broadcast import footers, text_for
     store = ctx.runtime.store
     report = _call(organizer.preview_report, store, ctx.content().catalog, ctx.config, broadcast_id)
     if as_json:
@@ -131,7 +131,7 @@ def broadcast_preview(ctx, broadcast_id, as_json):
         click.echo(line)
     alert = organizer.load(store, broadcast_id)
     for lang in sorted({row.lang for row in the_plan.rows}):
-        text, used = text_for(alert, lang)
+        text, used = text_for(alert, lang, footers(ctx.content().catalog, ctx.config.alert_footer))
         click.echo(f"\n[{lang}{' (falls back to ' + used + ')' if used != lang else ''}]\n{text}")
 
 

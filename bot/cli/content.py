@@ -110,21 +110,72 @@ def content_check(ctx: Context, directory: Path | None, lang: str | None):
                else f"content OK: {root} ({warnings} warning(s))")
 
 
+def page_lengths(catalog, fold: bool = True) -> list[dict]:
+    """Per topic and language with its own text: each page's length as the phone gets it on SMS (after
+    the SMS policy, with the line the bot adds when more pages follow), against its budget."""
+    from .. import sms
+    from ..catalog import FIRST_REPLY_SEGMENTS, PAGE_SEGMENTS
+    rows = []
+    order = {"es": 0, "en": 1}
+    for lang in sorted(catalog.topics, key=lambda code: (order.get(code, 2), code)):
+        hint = catalog.text("more_hint", lang) if catalog.system.get(lang) or lang in catalog.languages else ""
+        for topic_id in catalog.topic_ids:
+            topic = catalog.topics[lang].get(topic_id)
+            if topic is None or not topic.pages:
+                continue
+            pages = []
+            for i, page in enumerate(topic.pages):
+                text = page + ("\n" + hint if i < len(topic.pages) - 1 else "")
+                info = sms.segment_info(sms.render(text, "sms", fold=fold))
+                budget = FIRST_REPLY_SEGMENTS if i == 0 else PAGE_SEGMENTS
+                pages.append({"page": i + 1, "characters": info.characters, "segments": info.segments,
+                              "budget": budget, "encoding": info.encoding})
+            rows.append({"topic": topic_id, "lang": lang, "pages": pages})
+    return rows
+
+
 @content.command("stats")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--lang", "langs", multiple=True, help="Only these languages in the page lengths (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_ctx
-def content_stats(ctx: Context, as_json: bool):
-    """Coverage per language: topics with reviewed text, with audio, falling back to Spanish."""
+def content_stats(ctx: Context, langs: tuple[str, ...], as_json: bool):
+    """Topics and coverage per language (reviewed text, audio, falling back to Spanish), the length of
+    every page in SMS against its budget, and the topics due for review.
+
+    \b
+    Example:
+      derechos content stats --lang es
+    """
     from ..catalog import coverage
-    rows = coverage(ctx.content().catalog)
+    catalog = ctx.content().catalog
+    rows = coverage(catalog)
+    lengths = [row for row in page_lengths(catalog, ctx.config.sms_fold) if not langs or row["lang"] in langs]
+    due = [{"topic": t.id, "lang": t.lang, "review_by": t.review_by.isoformat()} for t in catalog.due_for_review()]
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"coverage": rows, "lengths": lengths, "due_for_review": due}, ensure_ascii=False,
+                              indent=2))
         return
+    click.echo(f"{len(catalog.topic_ids)} topics in {len(catalog.sections)} sections")
     click.echo(f"{'lang':<10} {'name':<16} {'reviewed':>8} {'audio':>6} {'fallback':>8}  coverage")
     for row in rows:
         pct = 100 * row["reviewed"] / row["topics"] if row["topics"] else 0
         click.echo(f"{row['lang']:<10} {row['name'][:16]:<16} {row['reviewed']:>8} {row['audio']:>6} "
                    f"{row['fallback']:>8}  {pct:5.1f}%")
+    click.echo("\nPage lengths on SMS (characters after the SMS policy, SMS used / budget; the first reply with "
+               "the more_hint line):")
+    click.echo(f"{'topic':<16} {'lang':<9} {'first reply':>18}   other pages")
+    for row in lengths:
+        first, rest = row["pages"][0], row["pages"][1:]
+        mark = lambda p: " !" if p["segments"] > p["budget"] else ""   # noqa: E731
+        others = "  ".join(f"p{p['page']} {p['characters']} ch {p['segments']}/{p['budget']}{mark(p)}" for p in rest)
+        click.echo(f"{row['topic']:<16} {row['lang']:<9} {first['characters']:>5} ch {first['segments']}/"
+                   f"{first['budget']} SMS{mark(first):<2}   {others or '-'}")
+    if due:
+        click.echo("\nDue for review (review_by has passed):")
+        for item in due:
+            click.echo(f"  {item['lang']}/{item['topic']}.md  review_by {item['review_by']}")
+    else:
+        click.echo("\nNo topic is due for review.")
 
 
 @content.command("preview")

@@ -150,3 +150,45 @@ def test_an_over_long_page_says_how_many_characters_to_cut_and_cutting_them_is_e
     assert not fits(longer)
     assert over == sms.chars_over_budget(longer, FIRST_REPLY_SEGMENTS)
     assert fits(longer[:len(longer) - over]) and not fits(longer[:len(longer) - over + 1])
+
+
+def test_healthz_shows_the_last_refused_edit_with_file_and_line(env, redis, tree):
+    """Editors who edit on the git host never see the terminal that runs dev: /healthz says it."""
+    import time
+
+    from bot.runtime import Runtime
+    from bot.web import create_app
+    runtime = Runtime(env(CONTENT_DIR=str(tree), CONTENT_RELOAD_SECONDS="0.01"), connection=redis)
+    client = create_app({"TESTING": True, "RUNTIME": runtime}).test_client()
+    assert client.get("/healthz").get_json()["content"]["last_edit_refused"] is None
+    edit(tree / "es" / "labor.md", "title: Tu derecho a que te paguen", 'title: "Tu derecho a que te paguen')
+    time.sleep(0.05)
+    refused = client.get("/healthz").get_json()["content"]["last_edit_refused"]
+    assert refused["count"] == 1
+    assert refused["problems"] == ['content/es/labor.md:2: error: a quote is opened and never closed: close it at '
+                                   'the end of the text ("...")']
+    assert refused["problems_es"][0].startswith("content/es/labor.md:2: error: se abre una comilla")
+    edit(tree / "es" / "labor.md", 'title: "Tu derecho a que te paguen', "title: Tu derecho a que te paguen")
+    time.sleep(0.05)
+    assert client.get("/healthz").get_json()["content"]["last_edit_refused"] is None
+
+
+def test_content_stats_shows_page_lengths_and_topics_due(tree, monkeypatch):
+    from bot import sms
+    from bot.catalog import load_catalog
+    monkeypatch.setenv("CONTENT_DIR", str(tree))
+    import re
+    path = tree / "es" / "tps.md"
+    text = re.sub(r"^as_of: .*$", "as_of: 2019-12-01", path.read_text(encoding="utf-8"), count=1, flags=re.M)
+    path.write_text(re.sub(r"^review_by: .*$", "review_by: 2020-01-01", text, count=1, flags=re.M), encoding="utf-8")
+    result = CliRunner().invoke(main, ["content", "stats"])
+    assert result.exit_code == 0, result.output
+    catalog = load_catalog(tree)
+    topic = catalog.topics["es"]["asylum"]
+    first = sms.segment_info(sms.render(topic.pages[0] + "\n" + catalog.text("more_hint", "es"), "sms"))
+    [line] = [ln for ln in result.output.splitlines() if ln.split()[:2] == ["asylum", "es"]]
+    assert f"{first.characters} ch {first.segments}/2 SMS" in line
+    assert line.count(" ch ") == len(topic.pages)
+    assert "es/tps.md  review_by 2020-01-01" in result.output
+    data = __import__("json").loads(CliRunner().invoke(main, ["content", "stats", "--json"]).output)
+    assert {"topic": "tps", "lang": "es", "review_by": "2020-01-01"} in data["due_for_review"]

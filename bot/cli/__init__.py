@@ -62,7 +62,7 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
 
 
-@click.group()
+@click.group(name="derechos")
 @click.version_option(package_name="derechos", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx):

@@ -18,7 +18,13 @@ from . import Context, main, pass_ctx
 @click.argument("text", required=False)
 @pass_ctx
 def match(ctx: Context, text: str | None):
-    """Show how a message is understood (one JSON object; with no TEXT, one per stdin line)."""
+    """Show how a message is understood: intent, language, score and the words that matched (one JSON
+    object; with no TEXT, one per stdin line).
+
+    \b
+    Example:
+      derechos match "me agarro la migra"
+    """
     content = ctx.content()
     lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
     for line in lines:
@@ -35,7 +41,12 @@ def match(ctx: Context, text: str | None):
 @click.option("--each-line", is_flag=True, help="Treat each stdin line as one message; one JSON object per line.")
 @click.option("--no-fold", is_flag=True, help="Show the SMS policy off (no folding to GSM-7).")
 def segments(text: str | None, each_line: bool, no_fold: bool):
-    """SMS encoding (GSM-7 or UCS-2) and segment count, as sent and after the SMS encoding policy."""
+    """SMS encoding (GSM-7 or UCS-2) and segment count, as sent and after the SMS encoding policy.
+
+    \b
+    Example:
+      derechos segments "¿Cómo pido asilo?"
+    """
     from .. import sms
 
     def describe(message: str) -> dict:
@@ -60,7 +71,12 @@ def segments(text: str | None, each_line: bool, no_fold: bool):
 
 @main.group()
 def content():
-    """Check, preview and translate the content files."""
+    """Check, preview and translate the content files (content/README.md is the editors' guide).
+
+    \b
+    Example:
+      derechos content check
+    """
 
 
 def editor_lang(chosen: str | None = None) -> str:
@@ -180,12 +196,19 @@ def content_stats(ctx: Context, langs: tuple[str, ...], as_json: bool):
 
 @content.command("preview")
 @click.argument("topic")
-@click.option("--lang", default="es", show_default=True)
-@click.option("--channel", type=click.Choice(["sms", "whatsapp"]), default="sms", show_default=True)
+@click.option("--lang", default="es", show_default=True, help="The language to show.")
+@click.option("--channel", type=click.Choice(["sms", "whatsapp"]), default="sms", show_default=True,
+              help="The phone's channel.")
 @click.option("--all-pages", is_flag=True, help="Show every page, not just the first reply.")
 @pass_ctx
 def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages: bool):
-    """Exactly what the phone will show, with segment count and encoding."""
+    """Exactly what the phone will show for a topic (or menu, help, stop, start), with segment count
+    and encoding.
+
+    \b
+    Example:
+      derechos content preview asylum --lang es --channel sms --all-pages
+    """
     from .. import conversation, sms
     from ..conversation import State
     from ..messages import InboundMessage
@@ -227,7 +250,12 @@ def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
 @pass_ctx
 def content_export_po(ctx: Context, lang: str, output: Path | None):
-    """Write a Gettext catalog for translators (source: Spanish; context: topic and field)."""
+    """Write a Gettext catalog for translators into LANG (source: Spanish; context: topic and field).
+
+    \b
+    Example:
+      derechos content export-po en -o en.po
+    """
     from ..po import export_po
     catalog = ctx.content().catalog
     if lang not in catalog.languages or lang == "es":
@@ -246,7 +274,12 @@ def content_export_po(ctx: Context, lang: str, output: Path | None):
               help="Status for the topic files written (default: reviewed for es/en, draft for Indigenous languages).")
 @pass_ctx
 def content_import_po(ctx: Context, po_file: Path, status: str | None):
-    """Write a translator's catalog back into the content files; fuzzy and untranslated entries are reported."""
+    """Write a translator's catalog back into the content files; fuzzy and untranslated entries are reported.
+
+    \b
+    Example:
+      derechos content import-po en.po
+    """
     from ..po import import_po
     try:
         report = import_po(ctx.config.content_dir, po_file, status=status)

@@ -29,8 +29,9 @@ def free_port() -> int:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 5000)), show_default="$PORT or 5000")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web server listens on.")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 5000)), show_default="$PORT or 5000",
+              help="Port the web server listens on.")
 @pass_ctx
 def dev(ctx: Context, host: str, port: int):
     """Run web, worker and (without REDIS_URL) an embedded Redis in one command; Ctrl-C stops them all.

@@ -11,11 +11,17 @@ from . import Context, main, pass_ctx
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 5000)), show_default="$PORT or 5000")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 5000)), show_default="$PORT or 5000",
+              help="Port to listen on.")
 @pass_ctx
 def web(ctx: Context, host: str, port: int):
-    """Serve the webhooks with gunicorn (what the Procfile runs)."""
+    """Serve the webhooks with gunicorn (what the Procfile runs; WEB_CONCURRENCY processes).
+
+    \b
+    Example:
+      derechos web --host 0.0.0.0 --port 8000
+    """
     ctx.config  # validate before starting anything
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", "python:bot.gunicorn_conf",
                                "--bind", f"{host}:{port}", "bot.web:create_app()"])
@@ -52,7 +58,7 @@ def worker(ctx: Context, burst: bool, name: str | None, no_notes: bool):
 
 
 @main.command()
-@click.option("--last", type=int, default=20, show_default=True)
+@click.option("--last", type=int, default=20, show_default=True, help="How many messages to show.")
 @pass_ctx
 def outbox(ctx: Context, last: int):
     """Messages the dry-run sender kept instead of sending (numbers are never shown), and the ones
@@ -83,7 +89,13 @@ def outbox(ctx: Context, last: int):
 @click.argument("job_ids", nargs=-1)
 @pass_ctx
 def queue(ctx: Context, action: str, requeue_all: bool, job_ids: tuple[str, ...]):
-    """Queue depths, failed jobs (the dead letters) and requeueing them."""
+    """Queue depths (status), failed jobs with their reason (failed: the dead letters), and putting
+    failed jobs back on their queue (requeue JOB_ID ... or --all).
+
+    \b
+    Example:
+      derechos queue failed
+    """
     from rq.job import Job
     from rq.serializers import JSONSerializer
 

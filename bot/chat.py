@@ -74,7 +74,11 @@ def run_chat(runtime: Runtime, url: str, address: str, read=input, post=signed_p
         except (EOFError, KeyboardInterrupt):
             click.echo()
             return
-        status, body, headers = post(url + "/twilio/messages", inbound_form(address, text), token)
+        try:
+            status, body, headers = post(url + "/twilio/messages", inbound_form(address, text), token)
+        except OSError as exc:      # the bot stopped meanwhile
+            click.echo(f"[the bot at {url} does not answer ({getattr(exc, 'reason', exc)}): is it still running?]")
+            continue
         if status != 200:
             click.echo(f"[the webhook answered {status}: {body.strip()[:200]}]")
             continue

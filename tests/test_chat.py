@@ -149,3 +149,12 @@ def test_the_api_import_accepts_fictional_numbers_in_dry_run_too(env, redis):
                            headers={"Authorization": "Bearer " + "a" * 20})
     assert response.status_code == 200 and response.json["imported"] == 1, response.json
     assert response.json["fictional"] == 1
+
+
+def test_chat_with_no_bot_at_the_url_is_a_one_line_error(env, redis):
+    from bot.cli.local import free_port
+    env()
+    result = CliRunner().invoke(main, ["chat", "--url", f"http://127.0.0.1:{free_port()}"], input="hola\n")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.output.strip().splitlines()
+    assert "no bot answers at" in line and "dev" in line

@@ -22,6 +22,20 @@ from . import Context, main, pass_ctx
 CHAT_NUMBER = "+13125550100"
 
 
+def _answers(url: str) -> None:
+    """A one-line error when no bot answers at `url` (not a traceback at the first message)."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=5):
+            return
+    except urllib.error.HTTPError:
+        return          # something answers: the webhook will say more
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"no bot answers at {url} ({getattr(exc, 'reason', exc)}): start one with "
+                                   f"`{command_path()} dev` in another terminal, or leave out --url") from None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -246,6 +260,8 @@ def chat(ctx: Context, url: str | None, whatsapp: bool, number: str):
         stack.start()
         url = stack.url
         click.echo(f"(started a local bot at {url})")
+    else:
+        _answers(url.rstrip("/"))
     try:
         run_chat(ctx.runtime, url.rstrip("/"), ("whatsapp:" + number) if whatsapp else number)
     finally:

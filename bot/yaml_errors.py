@@ -43,11 +43,10 @@ def explain(text: str, exc: yaml.YAMLError) -> Mistake:
         found = finder(lines, text, problem, context, at, c_mark)
         if found is not None:
             return found
-    detail = problem or str(exc).splitlines()[0]
-    return Mistake(at, f"this line cannot be read (the YAML reader says: {detail}); check its quotes, colons "
-                       "and the spaces at the start of it and of the line above",
-                   f"no se puede leer esta línea (el lector de YAML dice: {detail}); revisa sus comillas, los dos "
-                   "puntos y los espacios al principio de esta línea y de la anterior")
+    return Mistake(at, "this line cannot be read: check its quotes, its colons and the spaces at the start of it "
+                       "and of the line above; a text with symbols goes in quotes",
+                   "no se puede leer esta línea: revisa sus comillas, los dos puntos y los espacios al principio de "
+                   "esta línea y de la anterior; un texto con símbolos va entre comillas")
 
 
 # --- reading one line ----------------------------------------------------------------------------
@@ -142,8 +141,6 @@ def _unclosed_quote(lines, text, problem, context, at, c_mark):
 
 
 def _text_after_quote(lines, text, problem, context, at, c_mark):
-    if "<scalar>" not in problem:
-        return None
     value, _ = _value(lines[at])
     if value[:1] not in ("'", '"'):
         return None
@@ -153,6 +150,8 @@ def _text_after_quote(lines, text, problem, context, at, c_mark):
     after = value[end + 1:].split(" #", 1)[0].strip()
     if not after:
         return None
+    if after.startswith(","):
+        return _list_in_brackets(at)
     return Mistake(at, "the text goes on after its closing quote: put all of the text inside the quotes; for a "
                        "quote inside the text use the other kind (\"it's\", 'dijo \"no\"')",
                    "el texto sigue después de la comilla que lo cierra: pon todo el texto entre las comillas; para "
@@ -211,6 +210,13 @@ def _mapping_values(lines, text, problem, context, at, c_mark):
 def _block_end(lines, text, problem, context, at, c_mark):
     if "expected <block end>" not in problem:
         return None
+    if "block mapping start" in problem or "block sequence start" in problem:
+        return Mistake(at, *_INDENT)
+    if "block collection" in context and "<scalar>" in problem:
+        return Mistake(at, "a line of a list without its dash: start every item of a list with '- '",
+                       "una línea de una lista sin su guion: empieza cada elemento de la lista con '- '")
+    if "found ','" in problem and _value(lines[at])[0][:1] in "\"'":
+        return _list_in_brackets(at)
     if "found '-'" in problem:
         previous = _meaningful(lines, at)
         if previous is not None and lines[previous].strip().startswith("-") \
@@ -220,17 +226,20 @@ def _block_end(lines, text, problem, context, at, c_mark):
                            "name (keywords:), each with two more spaces",
                        "un elemento de lista ('- ...') entre campos ('nombre: valor'): pon los elementos debajo del "
                        "nombre de su campo (keywords:), cada uno con dos espacios más")
-    if "found '?'" in problem or ("block collection" in context and "mapping start" not in problem):
+    if "found '?'" in problem and "block collection" in context:
         return Mistake(at, "a field ('name: value') in the middle of a list: every line of a list starts with "
                            "'- '; a new field starts with no more spaces than the field the list belongs to",
                        "un campo ('nombre: valor') en medio de una lista: cada línea de la lista empieza con '- '; "
                        "un campo nuevo no lleva más espacios que el campo al que pertenece la lista")
-    if "block mapping start" in problem or "block sequence start" in problem:
-        return Mistake(at, *_INDENT)
     value, _ = _value(lines[at])
     if value[:1] in "[{":
         return _must_quote(at, value[0])
     return None
+
+
+def _list_in_brackets(line: int) -> Mistake:
+    return Mistake(line, "several texts on one line, separated by commas, go in brackets: [\"A\", \"B\"]",
+                   "varios textos en una línea, separados por comas, van entre corchetes: [\"A\", \"B\"]")
 
 
 def _must_quote(line: int, symbol: str) -> Mistake:
@@ -244,9 +253,16 @@ def _special_start(lines, text, problem, context, at, c_mark):
     if "sequence entries are not allowed" in problem:
         return _must_quote(at, "-")
     if symbol and symbol in "@`%*&!|>[{" and (
-            "cannot start any token" in problem or "alias" in context or "anchor" in context or "tag" in problem
-            or "block scalar" in context or "directive" in context):
+            "cannot start any token" in problem or "alias" in context or "alias" in problem or "anchor" in context
+            or "tag" in problem or "block scalar" in context or "directive" in context):
         return _must_quote(at, symbol)
+    stray = re.search(r"(?:found|got) (?:character )?'(.)'", problem)
+    if stray and stray.group(1) in "[]{},:?`@%&*!|>#'\"" and stray.group(1) in lines[at]:
+        ch = stray.group(1)
+        return Mistake(at, f"a {ch} that does not belong here (look at this line and at the end of the line above); "
+                           "if it is part of the text, put the whole text in quotes",
+                       f"un {ch} que no va aquí (mira esta línea y el final de la línea de arriba); si es parte del "
+                       "texto, pon todo el texto entre comillas")
     return None
 
 

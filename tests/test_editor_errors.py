@@ -77,6 +77,15 @@ CASES = {
     "a name written twice": (
         "es/court.md", "urgent:", "label: Corte otra vez\nurgent:", "label: Corte otra vez", "written twice",
         "escrito dos veces"),
+    "a list item without its dash in system.yml": (
+        "es/system.yml", '    - "hay alguien ahi?"\n', '    - "hay alguien ahi?"\n     "me oyen?"\n', '     "me oyen?"',
+        "a line of a list without its dash", "una línea de una lista sin su guion"),
+    "texts separated by commas without brackets in menu.yml": (
+        "menu.yml", "topics: [asylum, minors]", 'topics: "asylum", "minors"', 'topics: "asylum", "minors"',
+        "go in brackets", "van entre corchetes"),
+    "a stray symbol after a quoted text in settings.yml": (
+        "settings.yml", 'emergency: "911"', 'emergency: "911"`', 'emergency: "911"`',
+        "the text goes on after its closing quote", "el texto sigue después de la comilla"),
     "no space after the dash of list items": (
         "es/asylum.md", "keywords:\n  - ", "keywords:\n  -asilos\n  -", "  -asilos",
         "put a space after each dash", "pon un espacio después de cada guion"),
@@ -192,3 +201,31 @@ def test_content_stats_shows_page_lengths_and_topics_due(tree, monkeypatch):
     assert "es/tps.md  review_by 2020-01-01" in result.output
     data = __import__("json").loads(CliRunner().invoke(main, ["content", "stats", "--json"]).output)
     assert {"topic": "tps", "lang": "es", "review_by": "2020-01-01"} in data["due_for_review"]
+
+
+def test_any_broken_yaml_gets_a_line_and_words_in_both_languages():
+    """Random slips in the real files: the explanation never fails and always names a line of the file."""
+    import random
+
+    import yaml
+
+    from bot.yaml_errors import explain
+    rng = random.Random(14)
+    texts = [(CONTENT / name).read_text(encoding="utf-8") for name in
+             ("es/system.yml", "settings.yml", "menu.yml", "indigenous/mam/language.yml")]
+    symbols = ['"', "'", "\t", ":", "[", "]", "{", "}", "-", " ", "#", "*", "&", "!", "|", ">", "@", "`", "%", ","]
+    broken = 0
+    for _ in range(300):
+        lines = rng.choice(texts).split("\n")
+        i = rng.randrange(len(lines))
+        k = rng.randrange(len(lines[i]) + 1)
+        lines[i] = lines[i][:k] + rng.choice(symbols) + lines[i][k:]
+        text = "\n".join(lines)
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            broken += 1
+            mistake = explain(text, exc)
+            assert 0 <= mistake.line < len(lines) and mistake.en and mistake.es
+            assert "<block end>" not in mistake.en
+    assert broken > 50

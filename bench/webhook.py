@@ -4,7 +4,8 @@ Both run under the same gunicorn settings on this machine, with the same load: m
 requests with unique MessageSids and real message texts (tests/data/eval.tsv). Ours checks the
 signature, loads and saves encrypted state in Redis and enqueues a send job; the baseline answers
 inline with no signature check and no queue. Prints requests/s, p50 and p99 for both, the ratio,
-the in-process server time per request (median, p99) and the RSS of a web worker.
+the in-process server time per request (median, p99), the RSS of a web worker, and, with two real
+workers sending to a local fake Twilio, the time from the webhook to Twilio receiving the reply.
 
     python bench/webhook.py [--requests 4000] [--concurrency 8]
 """
@@ -52,8 +53,10 @@ def forms(n: int, url: str) -> list[tuple[bytes, str]]:
     return bodies
 
 
-def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int) -> tuple[float, list[float], int]:
-    """Send every body over keep-alive connections; return elapsed seconds, latencies, errors."""
+def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int,
+         sent_at: dict | None = None) -> tuple[float, list[float], int]:
+    """Send every body over keep-alive connections; return elapsed seconds, latencies, errors.
+    With `sent_at`, record when each request was sent (by its From number)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -63,6 +66,8 @@ def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int) -> tuple[
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine = []
         for body, signature in chunk:
+            if sent_at is not None:
+                sent_at[urllib.parse.parse_qs(body.decode())["From"][0]] = time.monotonic()
             start = time.perf_counter()
             conn.request("POST", "/twilio/messages", body=body, headers={
                 "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
@@ -147,6 +152,39 @@ def in_process_server_time(env: dict, n: int = 2000) -> tuple[float, float]:
     return statistics.median(times) * 1000, times[int(0.99 * len(times))] * 1000
 
 
+def webhook_to_twilio(env: dict, args) -> str:
+    """From the webhook to the fake Twilio receiving the reply, under the same load, with two real
+    workers (`derechos worker`) and a send rate that does not hold them back."""
+    from tests.fake_twilio import FakeTwilio
+    with FakeTwilio(account_sid=SID, auth_token=TOKEN) as fake:
+        env = dict(env, TWILIO_API_URL=fake.url, SEND_RATE="100000")
+        port = free_port()
+        env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        server = serve("bot.web:create_app()", port, env, args.workers, args.threads)
+        workers = [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--name", f"bench{i}"], cwd=ROOT,
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(2)]
+        try:
+            wait_up(port)
+            warm = forms(100, f"http://127.0.0.1:{port}/twilio/messages")
+            load(port, warm, args.concurrency)
+            fake.wait_for(100, timeout=60)
+            fake.clear()
+            n = min(args.requests, 2000)
+            sent_at: dict = {}
+            load(port, forms(n, f"http://127.0.0.1:{port}/twilio/messages"), args.concurrency, sent_at)
+            received = fake.wait_for(n, timeout=120)
+            delays = sorted((r.time - sent_at[r.get("To")]) * 1000 for r in received if r.get("To") in sent_at)
+        finally:
+            for w in workers:
+                w.terminate()
+            server.terminate()
+            for proc in (*workers, server):
+                proc.wait(timeout=30)
+    p = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))]  # noqa: E731
+    return (f"webhook -> Twilio receives the reply ({len(delays)} replies, 2 workers): p50 {p(0.5):.1f} ms, "
+            f"p99 {p(0.99):.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000)
@@ -182,6 +220,7 @@ def main() -> None:
             finally:
                 server.terminate()
                 server.wait(timeout=20)
+        print(webhook_to_twilio(env, args))
         ours, base = results["derechos: signed, state, enqueue"], results["baseline: inline TwiML, no checks"]
         print(f"throughput ratio (derechos / baseline): {ours['rps'] / base['rps']:.2f}  (target >= 0.70)")
         print(f"derechos p99: {ours['p99']:.2f} ms  (target < 20 ms)")

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .addresses import is_e164
 from .errors import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SID_RE = re.compile(r"^(AC|MG)[0-9a-fA-F]{32}$")
-E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")   # ASCII digits only: \d would take ² or Arabic-Indic digits
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -109,10 +109,6 @@ class Config:
         (derechos chat, tests) sign with."""
         return self.twilio_auth_token or "derechos-dev-token"
 
-    @property
-    def embedded_redis(self) -> bool:
-        return not self.redis_url
-
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
         """Read and validate the environment; raise ConfigError naming the first bad variable."""
@@ -135,12 +131,12 @@ class Config:
                 raise ConfigError("TWILIO_MESSAGING_SERVICE_SID", "expected MG followed by 32 hex digits")
             values["twilio_messaging_service_sid"] = mg
         if (sms_from := get("TWILIO_SMS_FROM")) is not None:
-            if not (E164_RE.match(sms_from) or re.fullmatch(r"[A-Za-z0-9 ]{1,11}", sms_from)):
+            if not (is_e164(sms_from) or re.fullmatch(r"[A-Za-z0-9 ]{1,11}", sms_from)):
                 raise ConfigError("TWILIO_SMS_FROM", "expected an E.164 number such as +15550100")
             values["twilio_sms_from"] = sms_from
         if (wa_from := get("TWILIO_WHATSAPP_FROM")) is not None:
             number = wa_from.removeprefix("whatsapp:")
-            if not E164_RE.match(number):
+            if not is_e164(number):
                 raise ConfigError("TWILIO_WHATSAPP_FROM", "expected whatsapp:+E.164 or +E.164")
             values["twilio_whatsapp_from"] = "whatsapp:" + number
         if sid and not (values.get("twilio_messaging_service_sid") or values.get("twilio_sms_from")
@@ -171,7 +167,7 @@ class Config:
         if (hook := get("HANDOFF_WEBHOOK_URL")) is not None:
             values["handoff_webhook_url"] = _url("HANDOFF_WEBHOOK_URL", hook, ("https", "http"))
         if (notify := get("HANDOFF_NOTIFY_TO")) is not None:
-            if not E164_RE.match(notify.removeprefix("whatsapp:")):
+            if not is_e164(notify.removeprefix("whatsapp:")):
                 raise ConfigError("HANDOFF_NOTIFY_TO", "expected +E.164 or whatsapp:+E.164")
             values["handoff_notify_to"] = notify
         if (prefix := get("REDIS_PREFIX")) is not None:

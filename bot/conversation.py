@@ -7,9 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import re
+
+from . import sms
 from .catalog import DEFAULT_LANG, SECTION_PREFIX, Catalog
 from .matcher import Match, Matcher
 from .messages import Choice, InboundMessage, Reply
+
+
+_LINE = re.compile(r"\d{3}")      # a phone number, 911, 988
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,16 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
                        match)
     if intent == "unknown":
         return Outcome((Reply(say("not_understood")),), state, match)
+    if intent == "confirm_stop":
+        # It may be an opt-out, but it is not clear: ask, naming the word that does it.
+        choices = (Choice("stop", catalog.commands.get(lang, catalog.commands["es"])["stop"][0]), Choice("menu", "MENU"))
+        return Outcome((Reply(say("confirm_stop"), choices=choices, style="buttons"),), state, match)
+    if match.clarify:
+        first, second = match.clarify
+        text = say("clarify", first=catalog.label(first, lang), second=catalog.label(second, lang))
+        choices = (Choice(first, catalog.label(first, lang)), Choice(second, catalog.label(second, lang)))
+        return Outcome((Reply(text, choices=choices, style="buttons"),),
+                       replace(state, menu=(first, second), topic=None, page=0), match)
     return _page(catalog, lang, state, match, intent, 0)
 
 
@@ -171,6 +187,9 @@ def _page(catalog: Catalog, lang: str, state: State, match: Match, topic_id: str
     if answer.fallback and page == 0:
         language = catalog.languages[lang]
         body = catalog.text("fallback_notice", lang, language=language.display_name(DEFAULT_LANG)) + "\n" + body
+    if page == 0 and match.urgent and not _LINE.search(sms.render(body, "sms")[:153]):
+        # An emergency on a topic whose first SMS gives no line to call: the line first.
+        body = catalog.text("urgent_note", lang) + "\n" + body
     if page + 1 < len(pages):
         body += "\n" + catalog.text("more_hint", lang)
     media = answer.audio_url if page == 0 else None

@@ -5,7 +5,7 @@ import sys
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
-worker_class = "gthread"
+worker_class = "bot.gunicorn_worker.DrainingThreadWorker"   # gthread that answers all it was sent
 timeout = 30
 graceful_timeout = 20
 accesslog = None          # access logs would carry nothing useful and risk query strings

@@ -12,6 +12,7 @@ delete requests are journaled and replayed into Redis when it is back.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -89,6 +90,7 @@ def _receive(runtime, inbound: InboundMessage) -> Receipt:
         _count(store, uow, outcome, limited)
     if forget:   # after the confirmation is queued: it carries only the encrypted address
         store.forget(ref)
+        journal.note_opt_out(ref, False)
         store.metrics.count("deleted")
     if runtime.degraded_since is not None:
         runtime.note_redis_up()
@@ -138,6 +140,7 @@ def _receive_degraded(runtime, inbound: InboundMessage) -> Receipt:
     """Answer inline from the local journal: opt-outs known, MessageSids once, limits applied."""
     journal, config = runtime.journal, runtime.config
     runtime.count_degraded()
+    start_replayer(runtime)
     if not journal.first_time(inbound.message_sid):
         return Receipt(held="duplicate", degraded=True)
     ref = runtime.vault.ref(inbound.sender)
@@ -168,6 +171,28 @@ def _receive_degraded(runtime, inbound: InboundMessage) -> Receipt:
 
 def _inline_text(reply: Reply, channel: str, fold: bool) -> str:
     return sms.render(reply.body, channel, fold)[:sms.TWILIO_BODY_LIMIT]
+
+
+def start_replayer(runtime) -> None:
+    """Replay the journal as soon as Redis answers again, not only at the next message: replies
+    queued before the outage must not reach someone whose STOP is still in the journal."""
+    with runtime.replayer_lock:
+        if runtime.replayer is not None and runtime.replayer.is_alive():
+            return
+        runtime.replayer = threading.Thread(target=_replay_when_back, args=(runtime,), name="journal-replay",
+                                            daemon=True)
+        runtime.replayer.start()
+
+
+def _replay_when_back(runtime, every: float = 0.5, give_up_after: float = 3600.0) -> None:
+    deadline = time.monotonic() + give_up_after
+    while time.monotonic() < deadline and not runtime.closing.is_set() and runtime.journal.pending():
+        try:
+            runtime.store.ping()
+            replay_journal(runtime)
+            runtime.note_redis_up()
+        except redis.RedisError:
+            runtime.closing.wait(every)
 
 
 def replay_journal(runtime) -> int:

@@ -22,12 +22,13 @@ def make_queue(name: str, connection: redis.Redis) -> Queue:
 
 
 def backoff_schedule(retries: int = MAX_RETRIES, base: float = 2.0, cap: float = 300.0) -> list[int]:
-    """Exponential backoff with full jitter, in whole seconds (at least 1).
+    """The first retry at once (a worker that died, a dropped connection: no scheduler needed, whose
+    lock a dead worker may hold for minutes), then exponential backoff with full jitter, in seconds.
 
-    >>> s = backoff_schedule(); len(s) == MAX_RETRIES and all(1 <= x <= 300 for x in s)
+    >>> s = backoff_schedule(); len(s) == MAX_RETRIES and s[0] == 0 and all(1 <= x <= 300 for x in s[1:])
     True
     """
-    return [max(1, int(random.uniform(base ** i, min(cap, base ** (i + 1))))) for i in range(1, retries + 1)]
+    return [0] + [max(1, int(random.uniform(base ** i, min(cap, base ** (i + 1))))) for i in range(1, retries)]
 
 
 def enqueue(queue: Queue, fn, args: tuple, job_id: str, description: str, uow=None, at_front: bool = False,

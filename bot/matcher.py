@@ -37,6 +37,21 @@ STOPWORDS = {
         at by as so just any some please thanks hello hi""".split()),
 }
 MIN_SCORE = 2.0          # below this, `unknown`: better to offer the menu than a wrong topic
+# The intent model's decisions (tuned by cross-validation and on tests/data/blind-a.tsv; see
+# bench/README.md): below MIN_PROBABILITY the answer is `unknown`; an opt-out is carried out at
+# STOP_SURE, asked about ("Do you want to stop? Reply STOP") from STOP_ASK; a delete request needs
+# DELETE_SURE; two topics within CLARIFY_MARGIN of each other (and both above CLARIFY_MIN) get a question.
+MIN_PROBABILITY = 0.30
+STOP_SURE, STOP_ASK = 0.80, 0.40
+DELETE_SURE = 0.70
+CLARIFY_MARGIN, CLARIFY_MIN = 0.10, 0.25
+LANG_SURE = 0.75         # the model's probability of English above which (or below 1 - it) it decides
+# Words that make a message an emergency (with a topic that has one): the answer starts with the line to call.
+URGENT_WORDS = frozenset("""ahora ahorita urgente urgencia emergencia auxilio socorro rapido apurate ayudenme
+    tocando golpeando afuera llevaron llevan sangre sangrando desmayo desmayado respira now urgent emergency
+    asap hurry outside knocking banging bleeding unconscious breathing taking took""".split())
+NON_TOPICS = frozenset({"menu", "more", "help", "stop", "start", "delete", "human", "interpreter", "language",
+                        "thanks", "unknown"})
 PHRASE_BONUS = 1.5       # a phrase outranks its words taken one by one
 STEM_FACTOR, FUZZY1_FACTOR, FUZZY2_FACTOR = 0.9, 0.75, 0.55
 MAX_TOKENS = 120         # a 1,600-character message is read, but only so far
@@ -91,9 +106,18 @@ class Match:
     tag: str | None = None             # e.g. "chicago" in "ALERTAS CHICAGO"
     matched: str = ""                  # the command word or menu number that matched
     runner_up: tuple[str, float] | None = None
+    model: tuple[tuple[str, float], ...] = ()     # the intent model's top intents, with probabilities
+    clarify: tuple[str, str] | None = None         # two topics equally likely: ask which
+    urgent: bool = False                           # the message reads as an emergency
 
     def explain(self) -> dict:
         out = {"intent": self.intent, "detected_lang": self.lang, "score": round(self.score, 2)}
+        if self.model:
+            out["model"] = [{"intent": i, "p": round(p, 3)} for i, p in self.model[:3]]
+        if self.clarify:
+            out["clarify"] = list(self.clarify)
+        if self.urgent:
+            out["urgent"] = True
         if self.matched:
             out["matched"] = self.matched
         if self.number is not None:
@@ -161,8 +185,9 @@ class Index:
 class Matcher:
     """Matches messages against one catalog; build a new one when the catalog changes."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, model=None):
         self.catalog = catalog
+        self.model = model          # an intents.IntentModel, or None: keywords and rules alone
         self._stemmers = {lang: snowballstemmer.stemmer(name) for lang, name in
                           (("es", "spanish"), ("en", "english"))}
         self._stem_cache: dict[tuple[str, str], str] = {}
@@ -391,7 +416,67 @@ class Matcher:
         titled = self.index.titles.get(" ".join(words))
         if titled:
             return Match(titled, lang, 10.0, matched=" ".join(words))
+        if self.model is not None:
+            return self._model_match(text, words, lang)
         return self._match_topic(words, lang)
+
+    # --- the intent model ----------------------------------------------------------------------
+
+    def _model_match(self, text: str, words: list[str], lang: str | None) -> Match:
+        keyword = self._match_topic(words, lang)
+        prediction = self.model.predict(text, self.keyword_scores(text))
+        lang = self._model_lang(words, lang, prediction.p_english)
+        ranked = prediction.ranked
+        top, p = ranked[0]
+        shown = tuple(ranked[:3])
+        urgent = any(w in URGENT_WORDS for w in words)
+
+        def as_match(intent: str, probability: float, **extra) -> Match:
+            if intent == "interpreter":
+                return Match("human", lang, probability, model=shown, tag="interpreter", **extra)
+            if intent == "language":
+                target = self._language_named(words)
+                if target is None:
+                    return Match("unknown", lang, probability, model=shown, **extra)
+                return Match("language", lang, probability, model=shown, language=target, **extra)
+            hits = keyword.hits if keyword.intent == intent else ()
+            return Match(intent, lang, probability, hits, model=shown, urgent=urgent and intent not in NON_TOPICS,
+                         **extra)
+
+        if top == "stop":
+            if p >= STOP_SURE:
+                return as_match("stop", p)
+            if p >= STOP_ASK:
+                return Match("confirm_stop", lang, p, model=shown)
+            ranked = ranked[1:]
+        elif top == "delete" and p < DELETE_SURE:
+            ranked = ranked[1:]
+        top, p = ranked[0]
+        if top == "unknown" or p < MIN_PROBABILITY:
+            return Match("unknown", lang, p, model=shown, runner_up=(top, p))
+        if len(ranked) > 1:
+            second, q = ranked[1]
+            if (top not in NON_TOPICS and second not in NON_TOPICS and q >= CLARIFY_MIN and p - q < CLARIFY_MARGIN):
+                return as_match(top, p, clarify=(top, second))
+        return as_match(top, p)
+
+    def _model_lang(self, words: list[str], rule_lang: str | None, p_english: float) -> str | None:
+        """The language the message is written in: the model's when it is sure, else the rules'."""
+        if p_english >= LANG_SURE:
+            return "en"
+        if p_english <= 1 - LANG_SURE:
+            return "es"
+        return rule_lang
+
+    def _language_named(self, words: list[str]) -> str | None:
+        """A language a message names anywhere ("puedes escribirme en ingles?", "no entiendo, hablo mam")."""
+        languages = self.index.languages
+        for size in (3, 2, 1):
+            for i in range(len(words) - size + 1):
+                found = languages.get(" ".join(words[i:i + size]))
+                if found:
+                    return found
+        return None
 
     def _phrases(self, sequence, full: bool, stem_lang: str, words, scores, best_hit) -> None:
         """Add the phrases found in `sequence` (positions and words) to the scores."""
@@ -492,7 +577,24 @@ class Matcher:
         self._word_cache[word] = info
         return info
 
+    def keyword_scores(self, text: str) -> dict[str, float]:
+        """The keyword and phrase evidence for each topic (a feature of the intent model)."""
+        words = tokens(text or "")[:MAX_TOKENS]
+        return dict(self._topic_scores(words)[0]) if words else {}
+
     def _match_topic(self, words: list[str], lang: str | None) -> Match:
+        scores, best_hit = self._topic_scores(words)
+        if not scores:
+            return Match("unknown", lang)
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        top, score = ranked[0]
+        runner = ranked[1] if len(ranked) > 1 else None
+        hits = tuple(sorted((h for h in best_hit.values() if h.topic == top), key=lambda h: -h.weight))
+        if score < MIN_SCORE:
+            return Match("unknown", lang, score, hits, runner_up=(top, score))
+        return Match(top, lang, score, hits, runner_up=runner)
+
+    def _topic_scores(self, words: list[str]):
         scores: dict[str, float] = defaultdict(float)
         # One contribution per message word and topic: a list of keyword variants must not multiply.
         best_hit: dict[tuple[str, object], Hit] = {}
@@ -511,15 +613,7 @@ class Matcher:
         for stem_lang in ("es", "en"):
             self._phrases(every, True, stem_lang, words, scores, best_hit)
             self._phrases(content, False, stem_lang, words, scores, best_hit)
-        if not scores:
-            return Match("unknown", lang)
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-        top, score = ranked[0]
-        runner = ranked[1] if len(ranked) > 1 else None
-        hits = tuple(sorted((h for h in best_hit.values() if h.topic == top), key=lambda h: -h.weight))
-        if score < MIN_SCORE:
-            return Match("unknown", lang, score, hits, runner_up=(top, score))
-        return Match(top, lang, score, hits, runner_up=runner)
+        return scores, best_hit
 
 
 def _in_order(stems: list[str], start: int, phrase: tuple[str, ...]) -> bool:

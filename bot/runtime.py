@@ -46,23 +46,33 @@ class Content:
 class LiveContent:
     """The current content; checks the tree for edits at most every `interval` seconds.
 
-    A broken edit is refused and logged with file and line; the last good content stays live.
+    A broken edit is refused and logged with file and line; the last good content stays live. When
+    an edit changes what the intent model learns from (examples, keywords, command words), the model
+    trains in the background, in its own process, while the last good content (and its model)
+    stays live; the first load waits for it (or takes it from the cache).
     """
 
-    def __init__(self, root: Path, settings: dict[str, str] | None = None, interval: float = 2.0):
+    def __init__(self, root: Path, settings: dict[str, str] | None = None, interval: float = 2.0,
+                 train: bool = True):
         self.root = Path(root)
         self.settings = settings or {}
         self.interval = interval
+        self.train = train
         self._lock = threading.Lock()
         self._fingerprint = tree_fingerprint(self.root)
-        self._current = self._build()               # the first load must succeed: raise if broken
+        catalog = load_catalog(self.root, self.settings)     # the first load must succeed: raise if broken
+        self._current = Content(catalog, Matcher(catalog, self._model_for(catalog)))
         self._checked = time.monotonic()
+        self._training: threading.Thread | None = None
         self.last_error: ContentError | None = None
         self.last_error_at: float | None = None
+        self.model_error: str | None = None
 
-    def _build(self) -> Content:
-        catalog = load_catalog(self.root, self.settings)
-        return Content(catalog, Matcher(catalog))
+    def _model_for(self, catalog):
+        if not self.train:
+            return None
+        from . import intents
+        return intents.load_or_train(self.root, catalog, self.settings)
 
     def get(self) -> Content:
         if time.monotonic() - self._checked >= self.interval:
@@ -79,7 +89,8 @@ class LiveContent:
                 "problems_es": [p.text("es") if hasattr(p, "text") else str(p) for p in problems[:10]]}
 
     def reload_if_changed(self) -> bool:
-        """Reload when files changed; True if new content went live."""
+        """Reload when files changed; True if new content went live now (False: unchanged, refused,
+        or waiting for its model to train)."""
         with self._lock:
             self._checked = time.monotonic()
             fingerprint = tree_fingerprint(self.root)
@@ -87,15 +98,49 @@ class LiveContent:
                 return False
             self._fingerprint = fingerprint
             try:
-                fresh = self._build()
+                catalog = load_catalog(self.root, self.settings)
             except ContentError as exc:
                 self.last_error, self.last_error_at = exc, time.time()
                 log.error("content edit refused, keeping the last good content:\n  %s",
                           "\n  ".join(str(p) for p in exc.problems))
                 return False
-            self._current, self.last_error = fresh, None
-            log.info("content reloaded (%s)", fresh.catalog.version)
-            return True
+            self.last_error = None
+            from . import intents
+            old = self._current.matcher.model
+            if not self.train or not intents.has_examples(catalog):
+                return self._go_live(catalog, None)
+            if old is not None and old.fingerprint == intents.fingerprint(catalog):
+                return self._go_live(catalog, old)
+            if intents.cached_path(intents.fingerprint(catalog)).exists():
+                return self._go_live(catalog, self._model_for(catalog))
+            self._training = threading.Thread(target=self._train_then_go_live, args=(catalog, fingerprint),
+                                              name="train-intents", daemon=True)
+            self._training.start()
+            log.info("content changed what the bot learns from: training; the last good content stays live")
+            return False
+
+    def _go_live(self, catalog, model) -> bool:
+        self._current = Content(catalog, Matcher(catalog, model))
+        log.info("content reloaded (%s)", catalog.version)
+        return True
+
+    def _train_then_go_live(self, catalog, fingerprint: str) -> None:
+        try:
+            model = self._model_for(catalog)
+        except Exception as exc:  # noqa: BLE001 - a failed training keeps the last good content
+            self.model_error = str(exc)
+            log.error("training the intent model failed, keeping the last good content: %s", exc)
+            return
+        with self._lock:
+            if self._fingerprint == fingerprint:       # not superseded by a newer edit meanwhile
+                self.model_error = None
+                self._go_live(catalog, model)
+
+    def wait_for_training(self, timeout: float = 120.0) -> None:
+        """For tests and tools: return once a background training (if any) has finished."""
+        thread = self._training
+        if thread is not None:
+            thread.join(timeout)
 
 
 class Runtime:
@@ -111,6 +156,17 @@ class Runtime:
         self._redis_down_until = 0.0
         self.degraded_since: float | None = None
         self.degraded_count = 0
+        self.replayer: threading.Thread | None = None     # replays the journal when Redis is back
+        self.replayer_lock = threading.Lock()
+        self.closing = threading.Event()
+
+    def close(self) -> None:
+        """Stop background work (the journal replayer) and close the local journal."""
+        self.closing.set()
+        if self.replayer is not None:
+            self.replayer.join(timeout=5)
+        if "journal" in self.__dict__:
+            self.journal.close()
 
     @classmethod
     def for_job(cls, connection: redis.Redis | None) -> "Runtime":

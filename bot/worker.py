@@ -5,11 +5,12 @@ from rq.worker import HerokuWorker
 # its started-job entry expires HEARTBEAT_GRACE seconds after the last heartbeat (every
 # MONITORING_INTERVAL s while a job runs), and idle workers look for expired entries every
 # MAINTENANCE_INTERVAL s (they wake from waiting for jobs at least every WORKER_TTL - 15 s).
-# Worst case about 5 + 15 + 15 + 20 s, well under a minute (RQ's defaults: 2.5 to 10 minutes).
+# Worst case about 5 + 10 + 10 + 10 s and the first retry's backoff (at most 4 s): well under a
+# minute (RQ's defaults: 2.5 to 10 minutes). tests/test_stop.py measures it.
 MONITORING_INTERVAL = 5
-HEARTBEAT_GRACE = 15
-MAINTENANCE_INTERVAL = 15
-WORKER_TTL = 35
+HEARTBEAT_GRACE = 10
+MAINTENANCE_INTERVAL = 10
+WORKER_TTL = 25
 
 
 class GracefulWorker(HerokuWorker):

@@ -14,7 +14,7 @@ SID = "AC" + "1" * 32
 
 def test_defaults_are_safe_for_development():
     config = Config.from_env({})
-    assert config.dry_run and config.embedded_redis
+    assert config.dry_run and config.redis_url is None
     assert config.state_ttl_days == 30 and config.sms_fold
 
 

@@ -1,5 +1,6 @@
 """Tests for bot.sms: GSM-7 alphabet, Twilio segment counts, folding, WhatsApp marks, render."""
 import doctest
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings

@@ -222,14 +222,15 @@ def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages
                                  param_hint="TOPIC")
     state = State(lang=lang, lang_chosen=True)
     if topic in catalog.topic_ids:
-        number = catalog.topic_ids.index(topic) + 1
-        bodies = [str(number)]
+        # The topic as a tap on it (its stable id), then MAS for every further page.
+        messages = [("", topic)]
         if all_pages:
-            bodies += ["mas"] * (len(catalog.answer(topic, lang).topic.pages) - 1)
+            messages += [("mas", "")] * (len(catalog.answer(topic, lang).topic.pages) - 1)
     else:
-        bodies = [topic]
-    for i, body in enumerate(bodies):
-        inbound = InboundMessage(channel=channel, sender="+10000000000", body=body, message_sid=f"SMpreview{i}")
+        messages = [(topic, "")]
+    for i, (body, choice) in enumerate(messages):
+        inbound = InboundMessage(channel=channel, sender="+10000000000", body=body, message_sid=f"SMpreview{i}",
+                                 choice=choice)
         outcome = conversation.handle(inbound, state, catalog, loaded.matcher)
         state = outcome.state
         for reply in outcome.replies:

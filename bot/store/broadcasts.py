@@ -85,6 +85,3 @@ class Broadcasts(Noun):
         """This batch is done; True when it was the last one (the broadcast is now sent)."""
         return bool(self._finish(keys=[self.key("bc", broadcast_id, "batches"), self.key("bc", broadcast_id)],
                                  args=[batch_id]))
-
-    def batches_left(self, broadcast_id: str) -> int:
-        return int(self.r.scard(self.key("bc", broadcast_id, "batches")))

@@ -4,7 +4,8 @@ is in at once, so the indexes always agree with the records.
 
 Layout, compact on purpose (a subscriber costs well under 300 bytes of Redis):
 - each subscriber gets a small integer id: `subs:id:<ref[:2]>` maps ref -> id (4,096 small hashes);
-- `subs:rec:<id // 32>` holds, per id, `r<n>` = "channel|lang|consent time|source|ref",
+- `subs:rec:<id // 32>` holds, per id, `r<n>` = "channel|lang|consent time|source|" and the ref's
+  18 bytes (its base64 text costs a third more),
   `a<n>` = the address, encrypted and bound to the ref (bytes), `t<n>` = tags, comma-separated;
 - a bitmap per language and per channel (`subs:bm:lang:es`, `subs:bm:ch:sms`): bit id is set when
   the subscriber is in it; `subs:dims` names them;
@@ -14,6 +15,7 @@ A person who opts out or is forgotten is removed entirely; the opt-out mark live
 """
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
 
@@ -25,7 +27,8 @@ SOURCES = {"keyword": "k", "import": "i", "api": "a", "console": "c"}
 SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 
 # KEYS: id map bucket, opt-out hash, id counter. ARGV: prefix, ref, sealed address, channel, lang,
-# tags (comma-separated), now, source code, respect opt-out ('1': refuse an opted-out ref), max tags.
+# tags (comma-separated), now, source code, respect opt-out ('1': refuse an opted-out ref), max tags,
+# the ref as its 18 raw bytes.
 # Returns {outcome, id}: outcome is 'subscribed' (new), 'updated' or 'opted_out' (refused).
 _SUBSCRIBE = """
 local P, ref = ARGV[1], ARGV[2]
@@ -62,7 +65,7 @@ for _, tag in ipairs(tags) do
   redis.call('SADD', P .. ':subs:tags', tag)
   redis.call('SADD', P .. ':subs:tag:' .. tag, id)
 end
-redis.call('HSET', rec, 'r' .. n, ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ref,
+redis.call('HSET', rec, 'r' .. n, ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[11],
            'a' .. n, ARGV[3])
 if #tags > 0 then redis.call('HSET', rec, 't' .. n, table.concat(tags, ',')) else redis.call('HDEL', rec, 't' .. n) end
 return {outcome, id}
@@ -104,6 +107,14 @@ redis.call('SETBIT', P .. ':subs:bm:lang:' .. ARGV[3], id, 1)
 redis.call('HSET', rec, n, ch .. '|' .. ARGV[3] .. '|' .. rest)
 return 1
 """
+
+def _raw_ref(ref: str) -> bytes:
+    return base64.urlsafe_b64decode(ref)
+
+
+def _ref_text(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
 
 _BITS = [tuple(i for i in range(8) if byte & (0x80 >> i)) for byte in range(256)]
 
@@ -181,7 +192,7 @@ class Subscribers(Noun):
         self._subscribe(keys=[self._id_key(ref), self.key("optout"), self.key("subs", "next")],
                         args=[self.prefix, ref, self.vault.seal(address, "addr:" + ref), channel, lang,
                               ",".join(tags), int(time.time()), SOURCES[source],
-                              "0" if source == "keyword" else "1", MAX_TAGS], client=uow.pipe)
+                              "0" if source == "keyword" else "1", MAX_TAGS, _raw_ref(ref)], client=uow.pipe)
         return index
 
     def remove(self, uow: UnitOfWork, ref: str) -> None:
@@ -217,9 +228,9 @@ class Subscribers(Noun):
         for subscriber_id, (rec, addr, tags) in zip(ids, rows):
             if not rec or not addr:
                 continue
-            channel, lang, consent_at, source, ref = decode(rec).split("|", 4)
-            out.append(Subscriber(subscriber_id, ref, channel, lang, int(consent_at or 0),
-                                  SOURCE_NAMES.get(source, source), addr,
+            channel, lang, consent_at, source, raw = rec.split(b"|", 4)
+            out.append(Subscriber(subscriber_id, _ref_text(raw), decode(channel), decode(lang), int(consent_at or 0),
+                                  SOURCE_NAMES.get(decode(source), decode(source)), addr,
                                   tuple(t for t in decode(tags).split(",") if t)))
         return out
 
@@ -287,14 +298,13 @@ class Subscribers(Noun):
         records: dict[int, tuple[str, str, str, tuple[str, ...]]] = {}
         for key in self.r.scan_iter(match=self.key("subs", "rec", "*"), count=1000):
             bucket = int(decode(key).rsplit(":", 1)[1])
-            raw = {decode(k): decode(v) if not decode(k).startswith("a") else v
-                   for k, v in self.r.hgetall(key).items()}
+            raw = {decode(k): v for k, v in self.r.hgetall(key).items()}
             for name, value in raw.items():
                 if name.startswith("r"):
                     n = int(name[1:])
-                    channel, lang, _, _, ref = value.split("|", 4)
-                    tags = tuple(t for t in raw.get(f"t{n}", "").split(",") if t)
-                    records[bucket * BUCKET + n] = (channel, lang, ref, tags)
+                    channel, lang, _, _, ref = value.split(b"|", 4)
+                    tags = tuple(t for t in decode(raw.get(f"t{n}", b"")).split(",") if t)
+                    records[bucket * BUCKET + n] = (decode(channel), decode(lang), _ref_text(ref), tags)
         mapping: dict[str, int] = {}
         for key in self.r.scan_iter(match=self.key("subs", "id", "*"), count=1000):
             for ref, value in self.r.hgetall(key).items():

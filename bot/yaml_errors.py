@@ -31,6 +31,10 @@ class Mistake:
 
 def explain(text: str, exc: yaml.YAMLError) -> Mistake:
     """The likely mistake behind a PyYAML error, at the line where it starts."""
+    try:   # libyaml (CSafeLoader) words its errors differently: read them as the pure-Python reader says them
+        yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as pure:
+        exc = pure
     lines = text.split("\n")
     problem = str(getattr(exc, "problem", "") or "")
     context = str(getattr(exc, "context", "") or "")
@@ -292,7 +296,7 @@ def slips(text: str, node, first_line: int = 1) -> list[Mistake]:
                 stack.append(value)
         elif isinstance(current, yaml.SequenceNode):
             stack.extend(current.value)
-        elif isinstance(current, yaml.ScalarNode) and current.style is None \
+        elif isinstance(current, yaml.ScalarNode) and not current.style \
                 and current.end_mark.line > current.start_mark.line:
             for i in range(current.start_mark.line + 1, min(current.end_mark.line + 1, len(lines))):
                 if _NO_SPACE_AFTER_DASH.match(lines[i]) or lines[i].strip() == "-":

@@ -1,6 +1,15 @@
-"""Addresses people write from, written once: E.164, the Mexican mobile prefix, channel prefixes.
+"""Addresses people write from, written once: E.164, the Mexican mobile prefix, channel prefixes, and
+WhatsApp's business-scoped user ids.
 
 Pure: no Flask, Redis or Twilio. Every module that reads, stores or compares an address uses these.
+
+An address is what Twilio writes in From or To: an E.164 number (SMS), `whatsapp:` and an E.164 number,
+or `whatsapp:` and a business-scoped user id (BSUID), which WhatsApp gives people who use a username
+instead of showing their number. Meta describes a BSUID as a two-letter ISO 3166 country code, a
+period and up to 128 letters and digits (`US.13491208655302741918`), kept exactly as received; Twilio
+sends it as `From=whatsapp:US.1234`, or as `ExternalUserId` beside a phone number. (A "parent" BSUID,
+`US.ENT.1234`, names a person across a group of businesses: Twilio does not address anyone by it, so
+it is not an address here.) An id exists only on WhatsApp: there is no SMS to it.
 """
 from __future__ import annotations
 
@@ -11,6 +20,12 @@ WHATSAPP_PREFIX = "whatsapp:"
 
 # ASCII digits only: \d would take ² or Arabic-Indic digits, which no carrier sends.
 E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
+# A business-scoped user id, as Meta publishes its shape. The pattern is shared (log redaction finds
+# ids with it), so it is written once here; ASCII only, like the number rule.
+USER_ID_PATTERN = r"[A-Z]{2}\.[A-Za-z0-9]{1,128}"
+USER_ID_RE = re.compile(r"^" + USER_ID_PATTERN + r"$")
+# Any id as it may appear in text, a parent id (US.ENT.1234) included: what log redaction hides.
+ANY_USER_ID_PATTERN = r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}"
 
 # Mexico dropped its mobile prefixes in 2019-2020: "+52 1" + 10 digits from abroad, "044"/"045" + 10
 # digits at home. WhatsApp (so Twilio's inbound WhatsApp From) still writes mobiles as +521XXXXXXXXXX.
@@ -71,18 +86,82 @@ def bare(address: str) -> str:
 
 
 def identity(address: str) -> str:
-    """What a person is known by, whatever the channel: the canonical number (or id) without prefix.
+    """What an address is known by, whatever the channel (what the look-up HMAC is made of): the
+    canonical number, or the user id exactly as received, without prefix. A number starts with +
+    and an id with letters, so the two never collide.
 
-    >>> identity("whatsapp:+5215512345678"), identity("+525512345678")
-    ('+525512345678', '+525512345678')
+    >>> identity("whatsapp:+5215512345678"), identity("+525512345678"), identity("whatsapp:US.1234")
+    ('+525512345678', '+525512345678', 'US.1234')
     """
     return canonical_number(bare(address))
 
 
 def on_channel(address: str, channel: str) -> str:
-    """The address as Twilio wants it for `channel`.
+    """The address as Twilio wants it for `channel`; ValueError for an id on SMS (there is none).
 
     >>> on_channel("+15550100", "whatsapp"), on_channel("whatsapp:+15550100", "sms")
     ('whatsapp:+15550100', '+15550100')
+    >>> on_channel("whatsapp:US.1234", "sms")
+    Traceback (most recent call last):
+    ...
+    ValueError: a WhatsApp user id has no SMS address
     """
-    return WHATSAPP_PREFIX + bare(address) if channel == WHATSAPP else bare(address)
+    if channel == WHATSAPP:
+        return WHATSAPP_PREFIX + bare(address)
+    if is_user_id(bare(address)):
+        raise ValueError("a WhatsApp user id has no SMS address")
+    return bare(address)
+
+
+def is_user_id(value: str) -> bool:
+    """A WhatsApp business-scoped user id, without channel prefix.
+
+    >>> is_user_id("US.13491208655302741918"), is_user_id("BR.abc123XYZ"), is_user_id("us.123")
+    (True, True, False)
+    >>> is_user_id("US.ENT.1234"), is_user_id("foo_bar"), is_user_id("US." + "1" * 129), is_user_id("US.１２")
+    (False, False, False, False)
+    """
+    return bool(USER_ID_RE.match(value))
+
+
+def is_phone(address: str) -> bool:
+    """An address that is a phone number (on SMS or WhatsApp): one SMS can reach.
+
+    >>> is_phone("+15550100"), is_phone("whatsapp:+15550100"), is_phone("whatsapp:US.1234")
+    (True, True, False)
+    """
+    return is_e164(bare(address))
+
+
+def parse_address(raw: str, default_channel: str = SMS) -> str | None:
+    """The address Twilio wrote (From, To, ExternalUserId) as we keep it, or None if it is none.
+
+    A number without prefix is on `default_channel`; an id is always on WhatsApp, written with its
+    prefix; surrounding spaces are dropped, nothing else is changed (an id is kept as received).
+
+    >>> parse_address("whatsapp:US.1234"), parse_address("US.1234"), parse_address(" +15550100 ")
+    ('whatsapp:US.1234', 'whatsapp:US.1234', '+15550100')
+    >>> parse_address("+15550100", WHATSAPP), parse_address("whatsapp:+15550100")
+    ('whatsapp:+15550100', 'whatsapp:+15550100')
+    >>> [parse_address(x) for x in ("whatsapp:foo_bar", "sms:+15550100", "whatsapp:", "", "+1555")]
+    [None, None, None, None, None]
+    """
+    value = (raw or "").strip()
+    prefixed = value.startswith(WHATSAPP_PREFIX)
+    rest = bare(value)
+    if is_user_id(rest):
+        return WHATSAPP_PREFIX + rest
+    if is_e164(rest):
+        return WHATSAPP_PREFIX + rest if prefixed or default_channel == WHATSAPP else rest
+    return None
+
+
+def same_person_address(a: str, b: str) -> bool:
+    """Whether two addresses name the same identity (the channel aside).
+
+    >>> same_person_address("whatsapp:+5215512345678", "+525512345678"), same_person_address("whatsapp:US.1", "US.1")
+    (True, True)
+    >>> same_person_address("whatsapp:US.1", "whatsapp:+15550100")
+    False
+    """
+    return identity(a) == identity(b)

@@ -191,6 +191,7 @@ class PlanRow:
     segments: int           # per message
     total_segments: int
     template: bool = False  # WhatsApp recipients outside the 24 h window get the template
+    whatsapp_only: int = 0  # of them, known only by a WhatsApp user id: no SMS can stand in for WhatsApp
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,12 @@ class Plan:
     def segments(self) -> int:
         return sum(r.total_segments for r in self.rows)
 
+    @property
+    def whatsapp_only(self) -> int:
+        return sum(r.whatsapp_only for r in self.rows)
+
     def to_dict(self) -> dict:
-        return {"recipients": self.recipients, "segments": self.segments,
+        return {"recipients": self.recipients, "segments": self.segments, "whatsapp_only": self.whatsapp_only,
                 "rows": [asdict(r) for r in self.rows]}
 
     def lines(self) -> list[str]:
@@ -217,18 +222,24 @@ class Plan:
             out.append(f"{r.lang:<10} {r.channel:<9} {r.recipients:>8} {r.text_lang:<5} {r.encoding:<8} "
                        f"{r.segments:>7} {r.total_segments:>9}")
         out.append(f"{'total':<10} {'':<9} {self.recipients:>8} {'':<5} {'':<8} {'':>7} {self.segments:>9}")
+        if self.whatsapp_only:
+            out.append(f"of the WhatsApp people, {self.whatsapp_only} are known only by a WhatsApp username "
+                       "(user id): reached on WhatsApp only, never by SMS")
         return out
 
 
 def plan(broadcast: Broadcast, counts: dict[tuple[str, str], int], fold: bool = True,
-         footer_texts: dict[str, str] | None = None) -> Plan:
-    """Recipients per (language, channel) -> segments per message and in all (the cost), footer included."""
+         whatsapp_only: dict[str, int] | None = None, footer_texts: dict[str, str] | None = None) -> Plan:
+    """Recipients per (language, channel) -> segments per message and in all (the cost), footer included;
+    `whatsapp_only` counts, per language, the WhatsApp recipients known only by a user id."""
     rows = []
+    whatsapp_only = whatsapp_only or {}
     for (lang, channel), recipients in sorted(counts.items()):
         if not recipients:
             continue
         text, used = text_for(broadcast, lang, footer_texts)
         info = sms.segment_info(sms.render(text, channel, fold=fold))
         rows.append(PlanRow(lang, channel, recipients, used, info.encoding, info.segments,
-                            info.segments * recipients, template=channel == WHATSAPP and bool(broadcast.template_sid)))
+                            info.segments * recipients, template=channel == WHATSAPP and bool(broadcast.template_sid),
+                            whatsapp_only=whatsapp_only.get(lang, 0) if channel == WHATSAPP else 0))
     return Plan(tuple(rows))

@@ -12,10 +12,10 @@ import logging
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from . import sms
+from . import sms, whatsapp
 from .broadcast import Broadcast, footers, text_for
 from .errors import OPTED_OUT, OUTSIDE_WINDOW, SendError
 from .messages import SMS, WHATSAPP, Reply
@@ -80,6 +80,7 @@ class Outgoing:
     reply: Reply
     kind: str = "reply"
     broadcast: str | None = None
+    lang: str = ""               # the reader's language (which WhatsApp template fits)
 
 
 def reply_payload(runtime, ref: str, address: str, channel: str, reply: Reply, lang: str,
@@ -113,8 +114,8 @@ def send_once(runtime, out: Outgoing, owner: str) -> str:
         # SMS cannot carry audio everywhere (MMS is US/Canada only): announce it as a link instead.
         body, media = f"{body}\nAudio: {media}", None
     body = sms.render(body, out.channel, fold=config.sms_fold)[: sms.TWILIO_BODY_LIMIT]
-    reply = Reply(body=body, media_url=media, content_sid=out.reply.content_sid,
-                  content_variables=out.reply.content_variables)
+    # Choices stay with the reply: on WhatsApp they may go as a list or buttons (a synced template).
+    reply = whatsapp.as_interactive(runtime, out, replace(out.reply, body=body, media_url=media))
     claim = store.deliveries.claim(out.send_id, owner)
     if claim.sid:
         return "skipped: already sent " + claim.sid
@@ -160,6 +161,7 @@ def send_once(runtime, out: Outgoing, owner: str) -> str:
         raise
     store.deliveries.record_sent(out.send_id, _ref_to_record(out), sid, broadcast=out.broadcast,
                                  status="sent" if sender.dry_run else "queued")
+    whatsapp.keep_for_resend(runtime, out, reply, sid)   # for a failure Twilio reports later (63018)
     store.metrics.count("sent")
     return sid
 
@@ -182,7 +184,7 @@ def _wait_for_rate(runtime, segments: int, reply: bool, channel: str) -> None:
     bucket, rate = runtime.config.rate_for(channel)
     while True:
         wait = runtime.store.limits.send_wait(segments, rate, reply, queue_key, runtime.config.send_margin_ms,
-                                              bucket=bucket)
+                                              bucket=bucket, channel=channel)
         if wait < 0:
             raise YieldToReplies()
         if wait == 0:
@@ -214,7 +216,7 @@ def deliver(runtime, payload: dict, owner: str = "local") -> str:
         store.metrics.count("send_undecryptable")
         raise SendError(None, None, "cannot open the address: DATA_KEY changed?", retry=False) from None
     out = Outgoing(payload["id"], ref, address, payload["channel"], Reply.from_dict(payload["reply"]),
-                   payload.get("kind", "reply"))
+                   payload.get("kind", "reply"), lang=payload.get("lang", ""))
     return send_once(runtime, out, owner)
 
 
@@ -290,21 +292,32 @@ def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner
     address = store.subscribers.open_address(subscriber)
     text, _ = text_for(broadcast, subscriber.lang, footer_texts)
     if subscriber.channel == WHATSAPP and not store.people.in_window(subscriber.ref):
-        if not broadcast.template_sid:
+        if broadcast.template_sid:
+            reply = Reply(body=text, content_sid=broadcast.template_sid,
+                          content_variables=broadcast.template_variables)
+        else:   # the alert template of the reader's language, synced from content (whatsapp.yml); it names
+            # the program and how to stop itself, so its variable is the text without the footer (the
+            # body, which an SMS fallback sends, keeps it)
+            reply = whatsapp.alert_reply(runtime, subscriber.lang, text_for(broadcast, subscriber.lang)[0])
+            reply = replace(reply, body=text) if reply is not None else None
+        if reply is None:
             store.broadcasts.bump(broadcast.id, "skipped_outside_window")
             return "skipped_outside_window"
-        reply = Reply(body=text, content_sid=broadcast.template_sid, content_variables=broadcast.template_variables)
     else:
         reply = Reply(body=text, media_url=broadcast.audio.get(subscriber.lang) if subscriber.channel == WHATSAPP
                       else None)
     out = Outgoing(f"bc:{broadcast.id}:{subscriber_id}", subscriber.ref, address, subscriber.channel, reply,
-                   "broadcast", broadcast.id)
+                   "broadcast", broadcast.id, lang=subscriber.lang)
     try:
         result = send_once(runtime, out, owner)
     except SendError as exc:
         if exc.retry:
             raise   # the batch is retried; recipients already sent are skipped by their claims
         store.broadcasts.bump(broadcast.id, f"failed_at_send:{exc.code or 'unknown'}")
+        reason = whatsapp.reason_for(exc.code) if reply.content_sid else None
+        if reason:      # WhatsApp refused the template (category, country): SMS if there is a number
+            whatsapp.fall_back(runtime, whatsapp.resend_record(runtime, out, reply), reason, owner)
+            return "fell_back_to_sms"
         if exc.code == OUTSIDE_WINDOW:
             store.broadcasts.bump(broadcast.id, "skipped_outside_window")
         return "failed"

@@ -31,6 +31,13 @@ class BadRequest(DerechosError):
 # Twilio error codes the delivery acts on (the Twilio adapter raises them as SendError.code).
 OPTED_OUT = 21610            # the person sent STOP to this sender: record the opt-out
 OUTSIDE_WINDOW = 63016       # WhatsApp, more than 24 h since they last wrote: needs a template
+WHATSAPP_RATE_LIMIT = 63018  # WhatsApp's rate limit for the sender: slow down, send that message again later
+# A WhatsApp template Meta would not deliver: for its category (63049: a marketing template, which Meta
+# no longer delivers to US numbers and limits elsewhere; 63032: the person is in one of Meta's marketing
+# experiments), or for the recipient's country (21408: Twilio does not deliver there on this channel).
+# An alert then falls back to SMS when the person's number is known.
+TEMPLATE_REFUSED_CATEGORY = frozenset({63049, 63032})
+TEMPLATE_REFUSED_COUNTRY = frozenset({21408})
 
 
 class SendError(DerechosError):

@@ -67,7 +67,7 @@ def _receive(runtime, inbound: InboundMessage) -> Receipt:
     if journal.sync_due():
         people = store.people
         journal.sync_optouts(people.optout_changes, people.optout_log_head, people.opted_out_tokens)
-    ref = store.ref(inbound.sender)
+    ref = store.person(inbound.sender, inbound.alias)   # a user id with a number: one person
     arrival = store.people.arrive(inbound.message_sid, ref)
     if not arrival.first:
         return Receipt(held="duplicate")           # Twilio delivered it again: answered already
@@ -108,9 +108,10 @@ def _apply(runtime, uow, ref: str, inbound: InboundMessage, event: Event) -> Non
         store.opt_out(uow, ref)
         uow.after(lambda: journal.note_opt_out(ref, True))
     elif event.kind == "opt_in":
-        store.people.opt_in(uow, ref)
+        store.opt_in(uow, ref)
         tags = [t for t in (event.tag or "").lower().replace(",", " ").split() if t.isalnum()][:3]
-        store.subscribers.subscribe(uow, ref, inbound.sender, inbound.channel, event.lang, tags, source="keyword")
+        store.subscribers.subscribe(uow, ref, store.address_to_keep(ref, inbound.sender), inbound.channel,
+                                    event.lang, tags, source="keyword")
         uow.after(lambda: journal.note_opt_out(ref, False))
     elif event.kind == "language":
         store.subscribers.set_lang(uow, ref, event.lang)
@@ -208,7 +209,7 @@ def replay_journal(runtime) -> int:
                 if kind == "opt_out":
                     store.opt_out(uow, ref)
                 elif kind == "opt_in":
-                    store.people.opt_in(uow, ref)
+                    store.opt_in(uow, ref)
                 elif kind == "seen":
                     store.people.mark_seen(uow, ref)
     done = runtime.journal.replay(apply)

@@ -4,6 +4,7 @@ each gets its context from the process's Runtime and hands the work to `delivery
 from __future__ import annotations
 
 import random
+import re
 
 import redis
 from rq import Callback, Queue, Retry, get_current_job
@@ -59,6 +60,18 @@ def enqueue_handoff_notice(queue: Queue, handoff_id: str, event, uow=None) -> No
             f"handoff-{handoff_id}", "hand-off notice", uow)
 
 
+def enqueue_resend(queue: Queue, record: dict, uow=None, delay=None, at_front: bool = False) -> None:
+    """Send a kept WhatsApp message again (after 63018), or an alert's SMS fallback; `delay` (a
+    timedelta) waits first, through the worker's scheduler."""
+    job_id = "resend-" + re.sub(r"[^A-Za-z0-9_-]", "_", record["id"])     # RQ's rule for job ids
+    if delay:
+        queue.enqueue_in(delay, resend, record, job_id=job_id, description="resend",
+                         result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+                         retry=Retry(max=MAX_RETRIES, interval=backoff_schedule()))
+        return
+    enqueue(queue, resend, (record,), job_id, "resend", uow, at_front=at_front)
+
+
 def enqueue_start(queue: Queue, broadcast_id: str) -> None:
     """Start a broadcast now: the fan-out job goes ahead of any batch waiting."""
     queue.enqueue_call(start_broadcast, args=(broadcast_id,), job_id=f"start-{broadcast_id}",
@@ -99,6 +112,19 @@ def send_reply(payload: dict) -> str:
     runtime, owner = _runtime()
     try:
         return deliver(runtime, payload, owner)
+    except SendError as exc:
+        if not exc.retry:
+            _no_retry()
+        raise
+
+
+def resend(record: dict) -> str:
+    """Send a kept message again, or an alert's SMS fallback, once."""
+    from .errors import SendError
+    from .whatsapp import resend as send_again
+    runtime, owner = _runtime()
+    try:
+        return send_again(runtime, record, owner)
     except SendError as exc:
         if not exc.retry:
             _no_retry()

@@ -13,13 +13,15 @@ class InboundMessage:
     """One message a person sent, as the webhook parsed it."""
 
     channel: str                 # "sms" or "whatsapp"
-    sender: str                  # E.164, or whatsapp:+E.164 (kept as Twilio sent it, to reply on the same channel)
+    sender: str                  # E.164, whatsapp:+E.164 or whatsapp:<user id> (as Twilio sent it: replies go there)
     body: str
     message_sid: str
     to: str = ""                 # our number that received it
     media: tuple[tuple[str, str], ...] = ()   # (url, content type)
     profile_name: str = ""       # WhatsApp profile name: never logged, never stored
     choice: str = ""             # the stable id of a WhatsApp button or list row the person tapped
+    alias: str = ""              # the same person's other WhatsApp address in this message (a user id
+                                 # beside their number, or the reverse): the store links the two
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,9 @@ def preview(store: Store, catalog: Catalog, config: Config, broadcast_id: str) -
     langs = audience.langs or tuple(catalog.languages)
     channels = audience.channels or ("sms", "whatsapp")
     ids = store.subscribers.audience(audience.langs, audience.channels, audience.tags)
+    only = store.subscribers.counts(store.subscribers.whatsapp_only(ids), langs, ("whatsapp",))
     return plan(broadcast, store.subscribers.counts(ids, langs, channels), fold=config.sms_fold,
+                whatsapp_only={lang: n for (lang, _), n in only.items() if n},
                 footer_texts=footers(catalog, config.alert_footer))
 
 

@@ -1,5 +1,5 @@
 """Keeping the people who write private: keyed hashes to find them, AES-GCM to keep what must be kept,
-and a logging filter so no phone number reaches a log line."""
+and a logging filter so no phone number or WhatsApp user id reaches a log line."""
 from __future__ import annotations
 
 import base64
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .addresses import identity
+from .addresses import ANY_USER_ID_PATTERN, identity
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,10 @@ class Vault:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
 
     def ref(self, address: str) -> str:
-        """A stable, non-reversible id for an address (E.164 or whatsapp:+E.164).
+        """A stable, non-reversible id for an address (E.164, whatsapp:+E.164 or whatsapp:<user id>).
 
-        The channel prefix is dropped so the same person is one id on SMS and WhatsApp.
+        The channel prefix is dropped so the same number is one id on SMS and WhatsApp; a user id is
+        its own id (store.links ties it to the person's number when both are seen together).
         """
         digest = hmac.new(self._lookup_key, identity(address).encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:18]).decode()
@@ -103,15 +104,19 @@ def load_or_create_dev_key(instance_dir: Path) -> bytes:
 
 # A phone number as it appears in the wild: +E.164, whatsapp:+..., or 7+ digits with separators.
 _PHONE_RE = re.compile(r"(?<![A-Za-z0-9])(?:whatsapp:)?\+?\(?\d(?:[\s().-]{0,2}\d){6,15}(?![A-Za-z0-9])")
+# A WhatsApp business-scoped user id (the shape is the addresses module's), with or without prefix.
+_USER_ID_RE = re.compile(r"(?<![A-Za-z0-9.])(?:whatsapp:)?" + ANY_USER_ID_PATTERN + r"(?![A-Za-z0-9])")
 
 
 def redact(text: str) -> str:
-    """Replace anything that looks like a phone number.
+    """Replace anything that looks like a phone number or a WhatsApp user id.
 
     >>> redact("sent to whatsapp:+5215512345678 and +1 (555) 010-0199, job 42")
     'sent to [number] and [number], job 42'
+    >>> redact("To whatsapp:US.13491208655302741918 (also BR.abc123, US.ENT.99) failed in bot.web")
+    'To [id] (also [id], [id]) failed in bot.web'
     """
-    return _PHONE_RE.sub("[number]", text)
+    return _PHONE_RE.sub("[number]", _USER_ID_RE.sub("[id]", text))
 
 
 class RedactingFilter(logging.Filter):

@@ -1,5 +1,6 @@
 """Everything that knows the twilio library: webhook signatures, parsing Twilio's form into an
-InboundMessage, and sending through the REST API with errors classified."""
+InboundMessage, sending through the REST API with errors classified, and the Content API (WhatsApp
+templates)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from .addresses import bare, channel_of, is_e164
+from .addresses import channel_of, parse_address, same_person_address
+from .bodies import decode_base64_body
 from .config import Config
 from .errors import BadRequest, SendError
 from .messages import SMS, WHATSAPP, InboundMessage, Reply
@@ -22,12 +24,18 @@ log = logging.getLogger(__name__)
 
 # Twilio error codes that no retry will fix (OPTED_OUT, OUTSIDE_WINDOW: see errors.py).
 BAD_NUMBER = {21211, 21214, 21217, 21401, 21407, 21408, 21612, 21614}
-RATE_LIMITED = {20429, 14107, 30022}
+RATE_LIMITED = {20429, 14107, 30022, 63018}   # 63018: WhatsApp's own rate limit for the sender
 ACCEPTED_MEDIA = ("image/", "audio/", "video/", "application/pdf", "text/vcard", "text/x-vcard")
 MAX_MEDIA = 10
 # Fields Twilio sends once: a form that repeats one is not Twilio's (the signature covers both values).
 SINGLE_FIELDS = ("From", "To", "Body", "MessageSid", "SmsMessageSid", "SmsSid", "AccountSid", "NumMedia",
-                 "MessageStatus", "SmsStatus", "ErrorCode", "CallSid", "Digits")
+                 "MessageStatus", "SmsStatus", "ErrorCode", "CallSid", "Digits", "ExternalUserId",
+                 "ButtonPayload", "ButtonText", "ListId", "ListTitle")
+# The stable id of what a WhatsApp user tapped: a quick-reply button's id comes as ButtonPayload (its
+# label as ButtonText), a list-picker row's id as ListId (its title as ListTitle). Read by id, never by
+# label; the label is the Body as well.
+CHOICE_FIELDS = ("ButtonPayload", "ListId")
+MAX_CHOICE_ID = 200       # Twilio's limit for a list item's id (and more than we ever write)
 
 
 def check_signature(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
@@ -47,15 +55,38 @@ def parse_inbound(form: Mapping[str, str], media: list[tuple[str, str]] | None =
         raise BadRequest("missing " + ", ".join(missing))
     if len(sid) > 64 or not sid.isascii() or not sid.isalnum():
         raise BadRequest("malformed MessageSid")
-    channel = channel_of(sender)
-    if not is_e164(bare(sender)):
-        raise BadRequest("From is not an E.164 number")
-    body = (form.get("Body") or "")[:max_body]
+    address = parse_address(sender)
+    if address is None or (address.startswith("whatsapp:") != sender.startswith("whatsapp:")):
+        raise BadRequest("From is not an E.164 number or a WhatsApp user id")
+    channel = channel_of(address)
+    alias = _alias(form.get("ExternalUserId") or "", address, sid) if channel == WHATSAPP else ""
+    # A long SMS a carrier turned into an MMS can arrive as base64 of its text: read the text.
+    body = decode_base64_body(form.get("Body") or "")[:max_body]
+    choice = ""
+    if channel == WHATSAPP:
+        choice = next((v.strip() for v in (form.get(name) or "" for name in CHOICE_FIELDS) if v.strip()), "")
+        if len(choice) > MAX_CHOICE_ID or not choice.isprintable():
+            choice = ""
+        if choice and not body:
+            body = (form.get("ButtonText") or form.get("ListTitle") or "")[:max_body]
     accepted = tuple((url, kind) for url, kind in (media or [])[:MAX_MEDIA]
                      if kind.startswith(ACCEPTED_MEDIA))
-    return InboundMessage(channel=channel, sender=sender, body=body, message_sid=sid,
+    return InboundMessage(channel=channel, sender=address, body=body, message_sid=sid,
                           to=(form.get("To") or ""), media=accepted,
-                          profile_name=(form.get("ProfileName") or "")[:100])
+                          profile_name=(form.get("ProfileName") or "")[:100], choice=choice, alias=alias)
+
+
+def _alias(external: str, sender: str, sid: str) -> str:
+    """ExternalUserId: the person's other WhatsApp address (a user id beside their number), if it is
+    one and another than From; a malformed one is ignored with a warning, as courier does (never
+    logging the value: an id is personal data)."""
+    if not external.strip():
+        return ""
+    alias = parse_address(external, default_channel=WHATSAPP)
+    if alias is None:
+        log.warning("ignoring a malformed ExternalUserId on message %s; answering its From", sid[:34])
+        return ""
+    return "" if same_person_address(alias, sender) else alias
 
 
 def media_from_form(form: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -141,3 +172,49 @@ class TwilioSender:
             if body is None or message.body == body:
                 return message.sid
         return None
+
+
+class ContentClient:
+    """Twilio's Content API (content.twilio.com, or the mock at TWILIO_API_URL): the templates that
+    show lists and buttons on WhatsApp, and the alert templates, with their WhatsApp approval."""
+
+    def __init__(self, config: Config, timeout: float = 15.0):
+        self.client = Client(config.twilio_account_sid, config.twilio_auth_token,
+                             http_client=TwilioHttpClient(timeout=timeout))
+        if config.twilio_api_url:
+            self.client.content.base_url = config.twilio_api_url
+
+    def _call(self, fn):
+        try:
+            return fn()
+        except (TwilioException, OSError, ValueError) as exc:
+            raise classify(exc) from None
+        except Exception as exc:  # requests' own errors and the like
+            raise classify(exc) from None
+
+    def create(self, definition: dict) -> str:
+        """Create a template from a Content API create request; its SID."""
+        from twilio.rest.content.v1.content import ContentList
+        request = ContentList.ContentCreateRequest(definition)
+        return self._call(lambda: self.client.content.v1.contents.create(request)).sid
+
+    def update(self, sid: str, definition: dict) -> str:
+        """Change a template in place (Twilio refuses for an approved one: SendError)."""
+        from twilio.rest.content.v1.content import ContentList
+        request = ContentList.ContentUpdateRequest(definition)
+        return self._call(lambda: self.client.content.v1.contents(sid).update(request)).sid or sid
+
+    def delete(self, sid: str) -> None:
+        self._call(lambda: self.client.content.v1.contents(sid).delete())
+
+    def request_approval(self, sid: str, name: str, category: str) -> str:
+        """Submit a template to WhatsApp for approval in a category; the status Twilio answers."""
+        from twilio.rest.content.v1.content.approval_create import ApprovalCreateList
+        request = ApprovalCreateList.ContentApprovalRequest({"name": name, "category": category})
+        answer = self._call(lambda: self.client.content.v1.contents(sid).approval_create.create(request))
+        return str(getattr(answer, "status", "") or "submitted")
+
+    def approval_status(self, sid: str) -> str:
+        """WhatsApp's verdict on a template (approved, pending, rejected ...), or '' if none was asked."""
+        answer = self._call(lambda: self.client.content.v1.contents(sid).approval_fetch().fetch())
+        return str((getattr(answer, "whatsapp", None) or {}).get("status") or "")

@@ -21,6 +21,7 @@ from .inbound import receive
 from .jobs import BROADCASTS, REPLIES
 from .runtime import Runtime, configure_logging
 from .twilio_gateway import SINGLE_FIELDS, check_signature, media_from_form, parse_inbound
+from .whatsapp import on_status
 
 log = logging.getLogger(__name__)
 twilio_bp = Blueprint("twilio", __name__)
@@ -133,13 +134,12 @@ def delivery_status():
     status = form.get("MessageStatus") or form.get("SmsStatus")
     if not sid or not status:
         abort(400, "missing MessageSid or MessageStatus")
-    error = form.get("ErrorCode") or None
+    if len(sid) > 64 or not sid.isascii() or not sid.isalnum():
+        abort(400, "malformed MessageSid")
     try:
-        store = runtime.store
-        if not store.deliveries.record_status(sid, status, error):
-            log.info("status callback with a status we do not rank (%s): kept as is", status[:20])
-        if error == "21610" and form.get("To"):
-            store.opt_out_now(store.ref(form["To"]))
+        # Recorded (never backwards); 63018 slows WhatsApp and sends again; a refused alert template
+        # falls back to SMS; a status nobody knows is logged and accepted.
+        on_status(runtime, sid, status[:40], form.get("ErrorCode") or None, form.get("To"))
     except redis.RedisError:
         abort(503, "storage unavailable; Twilio will retry")
     return "", 204

@@ -1,4 +1,11 @@
-"""Local fake of Twilio's Messages REST API (2010-04-01) for tests and benchmarks."""
+"""Local fake of Twilio's Messages REST API (2010-04-01) and Content API (v1) for tests and benchmarks.
+
+Both are served on one port: point the twilio client's `api` and `content` domains at `url`. The
+Content API accepts what twilio_content_v1.json describes (and what the twilio library sends: every
+content type it does not use as null) and answers in its shapes; a message sent with a ContentSid the
+fake made is checked like Twilio checks it (21656 for variables that are missing, empty, not JSON, or
+hold a line break) and recorded with the text rendered.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +27,34 @@ from urllib.parse import parse_qs, urlsplit
 API_VERSION = "2010-04-01"
 CREATE_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
 FETCH_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json$")
+CONTENT_LIST_PATH = re.compile(r"^/v1/Content$")
+CONTENT_PATH = re.compile(r"^/v1/Content/([^/]+)$")
+APPROVAL_CREATE_PATH = re.compile(r"^/v1/Content/([^/]+)/ApprovalRequests/whatsapp$")
+APPROVAL_FETCH_PATH = re.compile(r"^/v1/Content/([^/]+)/ApprovalRequests$")
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+# A WhatsApp business-scoped user id (Meta: two-letter country code, a period, up to 128 letters and
+# digits): Twilio sends to whatsapp:<id> as to whatsapp:+<number>.
+BSUID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9]{1,128}$")
+
+# The content types of twilio_content_v1.json ("types"), and the properties of the ones the fake checks.
+CONTENT_TYPES = frozenset({
+    "twilio/text", "twilio/media", "twilio/location", "twilio/list-picker", "twilio/call-to-action",
+    "twilio/quick-reply", "twilio/card", "twilio/catalog", "twilio/carousel", "twilio/flows",
+    "twilio/schedule", "whatsapp/card", "whatsapp/authentication", "whatsapp/flows",
+})
+CHECKED_TYPES = {   # type -> (required, allowed) properties, as the schemas say
+    "twilio/text": ({"body"}, {"body"}),
+    "twilio/list-picker": ({"body", "button", "items"}, {"body", "button", "items"}),
+    "twilio/quick-reply": ({"body", "actions"}, {"body", "actions"}),
+}
+LIST_ITEM = ({"id", "item"}, {"id", "item", "description"})
+QUICK_REPLY_ACTION = ({"title"}, {"type", "title", "id"})
+# Limits Twilio documents for the content types the bot uses (checked on literal text, not {{n}}).
+LIMITS = {"body": 1024, "button": 20, "item": 24, "description": 72, "id": 200, "title": 20}
+MAX_LIST_ITEMS, MAX_QUICK_REPLIES = 10, 10
+APPROVAL_CATEGORIES = frozenset({"UTILITY", "MARKETING", "AUTHENTICATION"})
+TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 # CreateMessageRequest properties in twilio_api_v2010.json; Twilio ignores any other names.
 CREATE_PARAMS = frozenset({
@@ -39,8 +74,12 @@ DEFAULT_MESSAGES = {
     20500: "Internal Server Error",
     21211: "The 'To' number is not a valid phone number.",
     21610: "Attempt to send to unsubscribed recipient",
+    21655: "The ContentSid is Invalid",
+    21656: "The ContentVariables Parameter is invalid",
     63016: "Failed to send freeform message because you are outside the allowed window. "
            "If you are using WhatsApp, please use a Message Template.",
+    63018: "Rate limit exceeded for Channel",
+    63049: "Meta chose not to deliver this WhatsApp marketing message",
 }
 
 
@@ -64,6 +103,25 @@ class RecordedRequest:
     def unknown_params(self) -> list[str]:
         """Form names Twilio's schema does not know (accepted and ignored)."""
         return sorted(set(self.form) - CREATE_PARAMS)
+
+    @property
+    def variables(self) -> dict:
+        """ContentVariables, decoded ({} without)."""
+        raw = self.get("ContentVariables")
+        return json.loads(raw) if raw else {}
+
+
+@dataclass
+class RecordedContentRequest:
+    """One Content API call as the fake received it."""
+
+    time: float
+    method: str
+    path: str
+    body: object            # the decoded JSON body (None without one)
+    status_code: int
+    sid: str | None = None  # the content it made or acted on
+    error_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,14 +162,16 @@ def validate(form: dict[str, list[str]]) -> None:
         raise ApiError(400, 21602, "Message body is required.")
     if len(body) > MAX_BODY:
         raise ApiError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
-    if not E164.match(to.removeprefix("whatsapp:")):
+    if not (E164.match(to.removeprefix("whatsapp:"))
+            or (to.startswith("whatsapp:") and BSUID.match(to.removeprefix("whatsapp:")))):
         raise ApiError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
     if from_ and to.startswith("whatsapp:") != from_.startswith("whatsapp:"):
         raise ApiError(400, 21910, "Invalid From and To pair. From and To should be of the same channel.")
 
 
-def message_resource(account_sid: str, sid: str, form: dict[str, list[str]]) -> dict:
-    """The api.v2010.account.message JSON Twilio answers a successful create with."""
+def message_resource(account_sid: str, sid: str, form: dict[str, list[str]], body: str | None = None) -> dict:
+    """The api.v2010.account.message JSON Twilio answers a successful create with (`body`: the text
+    a template rendered to)."""
     now = formatdate(usegmt=True).replace("GMT", "+0000")
     from_ = _first(form, "From") or None
     service = _first(form, "MessagingServiceSid") or None
@@ -119,7 +179,7 @@ def message_resource(account_sid: str, sid: str, form: dict[str, list[str]]) -> 
     return {
         "account_sid": account_sid,
         "api_version": API_VERSION,
-        "body": _first(form, "Body"),
+        "body": _first(form, "Body") if body is None else body,
         "date_created": now,
         "date_sent": None,  # not sent yet while queued
         "date_updated": now,
@@ -141,8 +201,98 @@ def message_resource(account_sid: str, sid: str, form: dict[str, list[str]]) -> 
     }
 
 
+def _iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _drop_nulls(value):
+    """The twilio library sends every property it knows, absent ones as null: Twilio reads them as absent."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, 20001, message)
+
+
+def _check_fields(where: str, value, required: set[str], allowed: set[str]) -> None:
+    if not isinstance(value, dict):
+        raise _bad(f"{where} must be an object")
+    missing = sorted(required - set(value))
+    if missing:
+        raise _bad(f"{where}: missing required field(s) {', '.join(missing)}")
+    extra = sorted(set(value) - allowed)
+    if extra:
+        raise _bad(f"{where}: unknown field(s) {', '.join(extra)}")
+    for name, text in value.items():
+        if name in LIMITS and isinstance(text, str):
+            if not text.strip():
+                raise _bad(f"{where}.{name} is empty")
+            if "{{" not in text and len(text) > LIMITS[name]:
+                raise _bad(f"{where}.{name} is {len(text)} characters; the limit is {LIMITS[name]}")
+
+
+def validate_content(body, update: bool = False) -> dict:
+    """A ContentCreateRequest (or ContentUpdateRequest) as twilio_content_v1.json describes it; the
+    request with nulls dropped, or ApiError."""
+    if not isinstance(body, dict):
+        raise _bad("the request body must be a JSON object")
+    body = _drop_nulls(body)
+    required = {"types"} if update else {"language", "types"}
+    missing = sorted(required - set(body))
+    if missing:
+        raise _bad(f"missing required field(s) {', '.join(missing)}")
+    for name in ("friendly_name", "language"):
+        if name in body and not isinstance(body[name], str):
+            raise _bad(f"{name} must be a string")
+    variables = body.get("variables", {})
+    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+        raise _bad("variables must map names to strings")
+    types = body["types"]
+    if not isinstance(types, dict) or not types:
+        raise _bad("types must name at least one content type")
+    unknown = sorted(set(types) - CONTENT_TYPES)
+    if unknown:
+        raise _bad(f"unknown content type(s) {', '.join(unknown)}")
+    for kind, value in types.items():
+        if kind not in CHECKED_TYPES:
+            if not isinstance(value, dict):
+                raise _bad(f"{kind} must be an object")
+            continue
+        _check_fields(kind, value, *CHECKED_TYPES[kind])
+        if kind == "twilio/list-picker":
+            items = value["items"]
+            if not isinstance(items, list) or not 1 <= len(items) <= MAX_LIST_ITEMS:
+                raise _bad(f"{kind}.items must hold 1 to {MAX_LIST_ITEMS} items")
+            for n, item in enumerate(items):
+                _check_fields(f"{kind}.items[{n}]", item, *LIST_ITEM)
+        if kind == "twilio/quick-reply":
+            actions = value["actions"]
+            if not isinstance(actions, list) or not 1 <= len(actions) <= MAX_QUICK_REPLIES:
+                raise _bad(f"{kind}.actions must hold 1 to {MAX_QUICK_REPLIES} actions")
+            for n, action in enumerate(actions):
+                _check_fields(f"{kind}.actions[{n}]", action, *QUICK_REPLY_ACTION)
+                if action.get("type") not in (None, "QUICK_REPLY"):
+                    raise _bad(f"{kind}.actions[{n}].type must be QUICK_REPLY")
+    return body
+
+
+def variables_in(value) -> list[str]:
+    """The {{name}} variables a content type uses, in order, each once."""
+    text = json.dumps(value, ensure_ascii=False)
+    return list(dict.fromkeys(VARIABLE.findall(text)))
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    return VARIABLE.sub(lambda m: values.get(m[1], m[0]), text)
+
+
 class FakeTwilio:
-    """Twilio REST API fake on 127.0.0.1: Messages create and fetch."""
+    """Twilio REST API fake on 127.0.0.1: Messages create, fetch and list; Content create, fetch,
+    list, update, delete, and WhatsApp approval requests."""
 
     def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token",
                  latency: float = 0.0):
@@ -154,6 +304,11 @@ class FakeTwilio:
         self._messages: dict[str, dict] = {}
         self._next_failures: deque[_Failure] = deque()
         self._failures_by_to: dict[str, _Failure] = {}
+        self._contents: dict[str, dict] = {}          # sid -> content resource
+        self._approvals: dict[str, dict] = {}         # sid -> WhatsApp approval request
+        self._content_requests: list[RecordedContentRequest] = []
+        self._next_content_failures: deque[tuple[_Failure, str | None]] = deque()
+        self.strict_content = False      # True: a ContentSid this fake did not make is 21655
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -196,6 +351,35 @@ class FakeTwilio:
         with self._cond:
             return list(self._attempts)
 
+    @property
+    def content_requests(self) -> list[RecordedContentRequest]:
+        """Every Content API call, in arrival order (a snapshot)."""
+        with self._cond:
+            return list(self._content_requests)
+
+    @property
+    def contents(self) -> dict[str, dict]:
+        """The content resources that exist now, by SID (a snapshot)."""
+        with self._cond:
+            return {sid: json.loads(json.dumps(c)) for sid, c in self._contents.items()}
+
+    def approval(self, sid: str) -> dict | None:
+        with self._cond:
+            found = self._approvals.get(sid)
+            return dict(found) if found else None
+
+    def set_approval(self, sid: str, status: str, rejection_reason: str = "") -> None:
+        """WhatsApp's verdict on a template submitted for approval (approved, rejected, paused ...)."""
+        with self._cond:
+            self._approvals[sid].update(status=status, rejection_reason=rejection_reason)
+
+    def fail_next_content(self, status: int, code: int, message: str | None = None, times: int = 1,
+                          method: str | None = None) -> None:
+        """Answer the next `times` authenticated Content API calls (with this `method`, if given) with
+        this error."""
+        with self._cond:
+            self._next_content_failures.extend([(_Failure(status, code, message), method)] * times)
+
     def fail_next(self, status: int, code: int, message: str | None = None, times: int = 1) -> None:
         """Answer the next `times` authenticated creates with this error, before validation."""
         with self._cond:
@@ -214,6 +398,10 @@ class FakeTwilio:
             self._messages.clear()
             self._next_failures.clear()
             self._failures_by_to.clear()
+            self._contents.clear()
+            self._approvals.clear()
+            self._content_requests.clear()
+            self._next_content_failures.clear()
 
     def wait_for(self, n: int, timeout: float = 10.0) -> list[RecordedRequest]:
         """Block until at least n creates were accepted; AssertionError otherwise."""
@@ -246,9 +434,10 @@ class FakeTwilio:
             if failure:
                 raise ApiError(failure.status, failure.code, failure.message)
             validate(form)
-            self._check_recipient(form)
+            rendered = self._check_content(form)
+            self._check_recipient(form, rendered is not None and self._session_only(_first(form, "ContentSid")))
             sid = "SM" + secrets.token_hex(16)
-            status, payload = 201, message_resource(account_sid, sid, form)
+            status, payload = 201, message_resource(account_sid, sid, form, rendered)
         except ApiError as e:
             error, (status, payload) = e.code, e.answer()
         record = RecordedRequest(arrived, account_sid, form, sid, status, error)
@@ -300,12 +489,165 @@ class FakeTwilio:
         if account_sid != self.account_sid:
             raise _not_found(f"/{API_VERSION}/Accounts/{account_sid}/Messages.json")
 
-    def _check_recipient(self, form: dict[str, list[str]]) -> None:
+    def _check_recipient(self, form: dict[str, list[str]], session_only: bool = False) -> None:
         with self._cond:
             failure = self._failures_by_to.get(_first(form, "To"))
-        # 63016 is the WhatsApp 24 h session window, which an approved template (ContentSid) bypasses.
-        if failure and not (failure.code == 63016 and _first(form, "ContentSid")):
+        # 63016 is the WhatsApp 24 h session window, which an approved template (ContentSid) bypasses;
+        # a list picker, or quick replies never approved, are session messages all the same.
+        if failure and not (failure.code == 63016 and _first(form, "ContentSid") and not session_only):
             raise ApiError(failure.status, failure.code, failure.message)
+
+    def _session_only(self, content_sid: str) -> bool:
+        with self._cond:
+            content = self._contents.get(content_sid) or {}
+            approved = (self._approvals.get(content_sid) or {}).get("status") == "approved"
+        types = content.get("types") or {}
+        return "twilio/list-picker" in types or ("twilio/quick-reply" in types and not approved)
+
+    def _check_content(self, form: dict[str, list[str]]) -> str | None:
+        """A send with ContentSid, checked as Twilio checks it; the text the template renders to
+        (None without ContentSid, or for a SID this fake did not make)."""
+        content_sid, raw = _first(form, "ContentSid"), _first(form, "ContentVariables")
+        if not content_sid:
+            if raw:
+                raise ApiError(400, 21654, "ContentSid Required")
+            return None
+        if not CONTENT_SID.match(content_sid):
+            raise ApiError(400, 21655)
+        with self._cond:
+            content = self._contents.get(content_sid)
+        if content is None:
+            if self.strict_content:
+                raise ApiError(400, 21655)
+            return None
+        try:
+            given = json.loads(raw) if raw else {}
+        except ValueError:
+            raise ApiError(400, 21656, "The ContentVariables Parameter is not a JSON String") from None
+        if not isinstance(given, dict) or not all(isinstance(v, str) for v in given.values()):
+            raise ApiError(400, 21656)
+        values = {**(content.get("variables") or {}), **given}
+        types = content["types"]
+        kind = next(iter(types))
+        for name in variables_in(types):
+            value = values.get(name)
+            if not value or not value.strip():
+                raise ApiError(400, 21656, f"ContentVariables: variable {{{{{name}}}}} is missing or empty")
+        for name in variables_in(types[kind].get("body", "")):
+            value = values[name]
+            if "\n" in value or "\t" in value or "     " in value:
+                raise ApiError(400, 21656, f"ContentVariables: variable {{{{{name}}}}} of the body holds a "
+                                           "line break, a tab or more than four spaces")
+        return render(types[kind].get("body", ""), values)
+
+    # -- the Content API --
+
+    def _content_call(self, method: str, path: str, auth: str | None, body) -> tuple[int, dict | None]:
+        arrived = time.monotonic()
+        sid, error = None, None
+        try:
+            if not self._authorized(auth):
+                raise ApiError(401, 20003, "Authenticate")
+            with self._cond:
+                failure = next((f for f in self._next_content_failures if f[1] in (None, method)), None)
+                if failure:
+                    self._next_content_failures.remove(failure)
+            if failure:
+                raise ApiError(failure[0].status, failure[0].code, failure[0].message)
+            status, payload, sid = self._content_route(method, path, body)
+        except ApiError as e:
+            error, (status, payload) = e.code, e.answer()
+        with self._cond:
+            self._content_requests.append(RecordedContentRequest(arrived, method, path, body, status, sid, error))
+        return status, payload
+
+    def _content_resource(self, sid: str, body: dict, created: str | None = None) -> dict:
+        base = self.url or "https://content.twilio.com"
+        now = _iso_now()
+        return {"sid": sid, "account_sid": self.account_sid, "friendly_name": body.get("friendly_name", ""),
+                "language": body.get("language", "en"), "variables": body.get("variables", {}),
+                "types": body["types"], "url": f"{base}/v1/Content/{sid}", "date_created": created or now,
+                "date_updated": now,
+                "links": {"approval_create": f"{base}/v1/Content/{sid}/ApprovalRequests/whatsapp",
+                          "approval_fetch": f"{base}/v1/Content/{sid}/ApprovalRequests"}}
+
+    def _content_route(self, method: str, path: str, body) -> tuple[int, dict | None, str | None]:
+        if CONTENT_LIST_PATH.match(path):
+            if method == "POST":
+                request = validate_content(body)
+                sid = "HX" + secrets.token_hex(16)
+                resource = self._content_resource(sid, request)
+                with self._cond:
+                    self._contents[sid] = resource
+                return 201, resource, sid
+            if method == "GET":
+                with self._cond:
+                    contents = list(self._contents.values())
+                base = self.url
+                return 200, {"contents": contents, "meta": {
+                    "page": 0, "page_size": 50, "first_page_url": f"{base}/v1/Content?PageSize=50&Page=0",
+                    "previous_page_url": None, "url": f"{base}/v1/Content?PageSize=50&Page=0",
+                    "next_page_url": None, "key": "contents"}}, None
+        if match := APPROVAL_CREATE_PATH.match(path):
+            sid = match[1]
+            content = self._existing(sid, path)
+            if method != "POST":
+                raise _not_found(path)
+            if not isinstance(body, dict):
+                raise _bad("the request body must be a JSON object")
+            request = _drop_nulls(body)
+            name, category = request.get("name"), request.get("category")
+            if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
+                raise _bad("name: lowercase letters, digits and underscores only")
+            if category not in APPROVAL_CATEGORIES:
+                raise _bad(f"category must be one of {', '.join(sorted(APPROVAL_CATEGORIES))}")
+            kind = next(iter(content["types"]))
+            if kind == "twilio/list-picker":
+                raise _bad("twilio/list-picker can't be submitted for WhatsApp approval")
+            missing = [v for v in variables_in(content["types"]) if not (content.get("variables") or {}).get(v)]
+            if missing:
+                raise _bad(f"a sample value is required for each variable: {', '.join(missing)}")
+            approval = {"name": name, "category": category, "content_type": kind, "status": "received",
+                        "rejection_reason": "", "allow_category_change": True}
+            with self._cond:
+                self._approvals[sid] = approval
+            return 201, dict(approval), sid
+        if match := APPROVAL_FETCH_PATH.match(path):
+            sid = match[1]
+            self._existing(sid, path)
+            if method != "GET":
+                raise _not_found(path)
+            with self._cond:
+                approval = self._approvals.get(sid)
+            whatsapp = dict(approval, type="whatsapp") if approval else {}
+            return 200, {"sid": sid, "account_sid": self.account_sid, "whatsapp": whatsapp,
+                         "url": f"{self.url}/v1/Content/{sid}/ApprovalRequests"}, sid
+        if match := CONTENT_PATH.match(path):
+            sid = match[1]
+            content = self._existing(sid, path)
+            if method == "GET":
+                return 200, content, sid
+            if method == "PUT":
+                request = validate_content(body, update=True)
+                merged = {**content, **request}
+                resource = self._content_resource(sid, merged, created=content["date_created"])
+                with self._cond:
+                    self._contents[sid] = resource
+                    self._approvals.pop(sid, None)   # changed content needs approval again
+                return 200, resource, sid
+            if method == "DELETE":
+                with self._cond:
+                    self._contents.pop(sid, None)
+                    self._approvals.pop(sid, None)
+                return 204, None, sid
+        raise _not_found(path)
+
+    def _existing(self, sid: str, path: str) -> dict:
+        with self._cond:
+            content = self._contents.get(sid)
+        if content is None:
+            raise _not_found(path)
+        return content
 
 
 def _not_found(path: str) -> ApiError:
@@ -325,7 +667,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.track(self.connection, False)
         super().finish()
 
+    def _content(self, method: str) -> bool:
+        """Serve a Content API call; False when the path is not one."""
+        path = urlsplit(self.path).path
+        if not path.startswith("/v1/Content"):
+            return False
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = None
+        if raw:
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        status, payload = self.server.fake._content_call(method, path, self.headers.get("Authorization"), body)
+        self._send(status, payload)
+        return True
+
+    def do_PUT(self) -> None:
+        if not self._content("PUT"):
+            self._send(*_not_found(urlsplit(self.path).path).answer())
+
+    def do_DELETE(self) -> None:
+        if not self._content("DELETE"):
+            self._send(*_not_found(urlsplit(self.path).path).answer())
+
     def do_POST(self) -> None:
+        if self._content("POST"):
+            return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         fake = self.server.fake
         match = CREATE_PATH.match(urlsplit(self.path).path)
@@ -340,6 +708,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload)
 
     def do_GET(self) -> None:
+        if self._content("GET"):
+            return
         parts = urlsplit(self.path)
         listing = CREATE_PATH.match(parts.path)
         if listing:
@@ -350,8 +720,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(*_not_found(urlsplit(self.path).path).answer())
         self._send(*self.server.fake._fetch(match[1], match[2], self.headers.get("Authorization")))
 
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
+    def _send(self, status: int, payload: dict | None) -> None:
+        data = json.dumps(payload).encode() if payload is not None else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

@@ -281,3 +281,143 @@ def test_matches_twilio_openapi_description():
     assert set(resource) == set(schema)
     statuses = spec["components"]["schemas"]["message_enum_status"]["enum"]
     assert resource["status"] in statuses and "accepted" in statuses
+
+
+# --- Content API ----------------------------------------------------------------------------------
+
+CONTENT_SPEC = Path("/work/shared/twilio/twilio_content_v1.json")
+LIST_PICKER = {"friendly_name": "menu_es", "language": "es", "variables": {"1": "Hola", "2": "Trabajo", "3": "work"},
+               "types": {"twilio/list-picker": {"body": "{{1}}", "button": "Ver opciones",
+                                                "items": [{"item": "{{2}}", "id": "{{3}}"},
+                                                          {"item": "Salud", "id": "health", "description": "Clínicas"}]}}}
+
+
+def content_client(fake):
+    client = make_client(fake)
+    client.content.base_url = fake.url
+    return client
+
+
+def create_content(client, body):
+    from twilio.rest.content.v1.content import ContentList
+    return client.content.v1.contents.create(ContentList.ContentCreateRequest(body))
+
+
+def test_content_create_fetch_list_update_delete_through_the_client(fake):
+    from twilio.rest.content.v1.content import ContentList
+    client = content_client(fake)
+    created = create_content(client, LIST_PICKER)
+    assert re.fullmatch(r"HX[0-9a-f]{32}", created.sid) and created.account_sid == fake.account_sid
+    assert created.types["twilio/list-picker"]["button"] == "Ver opciones"
+    assert set(created.types) == {"twilio/list-picker"}
+    [request] = fake.content_requests
+    assert (request.method, request.path, request.status_code, request.sid) == ("POST", "/v1/Content", 201, created.sid)
+    assert request.body == LIST_PICKER                        # recorded as the library sent it
+    assert client.content.v1.contents(created.sid).fetch().friendly_name == "menu_es"
+    assert [c.sid for c in client.content.v1.contents.list()] == [created.sid]
+    update = ContentList.ContentUpdateRequest({"types": {"twilio/text": {"body": "Hola {{1}}"}}})
+    updated = client.content.v1.contents(created.sid).update(update)
+    assert updated.types == {"twilio/text": {"body": "Hola {{1}}"}} and updated.language == "es"
+    assert client.content.v1.contents(created.sid).delete() is True
+    with pytest.raises(TwilioRestException) as exc:
+        client.content.v1.contents(created.sid).fetch()
+    assert exc.value.status == 404
+
+
+def test_content_resource_matches_the_content_openapi_description(fake):
+    spec = json.loads(CONTENT_SPEC.read_text())
+    schemas = spec["components"]["schemas"]
+    resource = requests.post(f"{fake.url}/v1/Content", json=LIST_PICKER, auth=(fake.account_sid, fake.auth_token),
+                             timeout=5).json()
+    assert set(resource) == set(schemas["content.v1.content"]["properties"])
+    from tests.fake_twilio import CHECKED_TYPES, CONTENT_TYPES, LIST_ITEM, QUICK_REPLY_ACTION
+    assert CONTENT_TYPES == set(schemas["types"]["properties"])
+    for kind, (required, allowed) in CHECKED_TYPES.items():
+        schema = schemas[schemas["types"]["properties"][kind]["$ref"].rsplit("/", 1)[1]]
+        assert set(schema["required"]) == required and set(schema["properties"]) == allowed
+    assert (set(schemas["listItem"]["required"]), set(schemas["listItem"]["properties"])) == LIST_ITEM
+    assert (set(schemas["quickReplyAction"]["required"]),
+            set(schemas["quickReplyAction"]["properties"])) == QUICK_REPLY_ACTION
+    approval = requests.post(f"{fake.url}/v1/Content/{resource['sid']}/ApprovalRequests/whatsapp",
+                             json={"name": "menu_es", "category": "UTILITY"},
+                             auth=(fake.account_sid, fake.auth_token), timeout=5)
+    assert approval.status_code == 400          # a list picker cannot be submitted for approval
+    text = requests.post(f"{fake.url}/v1/Content", json={"language": "es", "variables": {"1": "x"},
+                                                         "types": {"twilio/text": {"body": "Aviso: {{1}} Fin."}}},
+                         auth=(fake.account_sid, fake.auth_token), timeout=5).json()
+    approval = requests.post(f"{fake.url}/v1/Content/{text['sid']}/ApprovalRequests/whatsapp",
+                             json={"name": "alert_es", "category": "UTILITY"},
+                             auth=(fake.account_sid, fake.auth_token), timeout=5)
+    assert approval.status_code == 201
+    assert set(approval.json()) == set(schemas["content.v1.content.approval_create"]["properties"])
+    fetched = requests.get(f"{fake.url}/v1/Content/{text['sid']}/ApprovalRequests",
+                           auth=(fake.account_sid, fake.auth_token), timeout=5).json()
+    assert set(fetched) == set(schemas["content.v1.content.approval_fetch"]["properties"])
+    assert fetched["whatsapp"]["status"] == "received" and fetched["whatsapp"]["category"] == "UTILITY"
+
+
+@pytest.mark.parametrize("change", [
+    lambda b: b.pop("language"),
+    lambda b: b.pop("types"),
+    lambda b: b["types"].update({"twilio/unknown": {"body": "x"}}),
+    lambda b: b["types"]["twilio/list-picker"].pop("button"),
+    lambda b: b["types"]["twilio/list-picker"].update(items=[{"item": f"i{n}", "id": str(n)} for n in range(11)]),
+    lambda b: b["types"]["twilio/list-picker"]["items"][1].update(item="x" * 25),
+    lambda b: b["types"]["twilio/list-picker"]["items"][1].update(description="x" * 73),
+    lambda b: b["types"]["twilio/list-picker"]["items"][1].update(extra="x"),
+    lambda b: b["types"]["twilio/list-picker"].update(button="Ver todas las opciones"),
+    lambda b: b.update(types={"twilio/quick-reply": {"body": "x", "actions": [{"id": "yes"}]}}),
+])
+def test_content_that_twilio_would_refuse_is_a_400(fake, change):
+    body = json.loads(json.dumps(LIST_PICKER))
+    change(body)
+    response = requests.post(f"{fake.url}/v1/Content", json=body, auth=(fake.account_sid, fake.auth_token), timeout=5)
+    assert response.status_code == 400 and fake.contents == {}
+    assert set(response.json()) == {"code", "message", "more_info", "status"}
+
+
+def test_content_needs_credentials(fake):
+    assert requests.post(f"{fake.url}/v1/Content", json=LIST_PICKER, timeout=5).status_code == 401
+
+
+def test_messages_with_content_are_checked_and_rendered(fake, client):
+    sid = create_content(content_client(fake), LIST_PICKER).sid
+    message = client.messages.create(to=WA_TO, from_="whatsapp:" + SMS_FROM, content_sid=sid,
+                                     content_variables=json.dumps({"1": "Hola Ana", "2": "Empleo", "3": "labor"}))
+    assert message.body == "Hola Ana"
+    assert fake.requests[-1].variables == {"1": "Hola Ana", "2": "Empleo", "3": "labor"}
+    for variables, code in (('{"1": "a\\nb"}', 21656), ('{"1": ""}', 21656), ("not json", 21656),
+                            ('["x"]', 21656)):
+        response = post(fake, {"To": WA_TO, "From": "whatsapp:" + SMS_FROM, "ContentSid": sid,
+                               "ContentVariables": variables})
+        assert (response.status_code, response.json()["code"]) == (400, code), variables
+    response = post(fake, {"To": WA_TO, "From": "whatsapp:" + SMS_FROM, "ContentSid": "HX123"})
+    assert response.json()["code"] == 21655
+    fake.strict_content = True
+    response = post(fake, {"To": WA_TO, "From": "whatsapp:" + SMS_FROM, "ContentSid": "HX" + "e" * 32})
+    assert response.json()["code"] == 21655
+
+
+def test_a_list_picker_is_a_session_message_even_with_a_content_sid(fake, client):
+    list_sid = create_content(content_client(fake), LIST_PICKER).sid
+    fake.fail_for(WA_TO, 400, 63016)
+    with pytest.raises(TwilioRestException) as exc:
+        client.messages.create(to=WA_TO, from_="whatsapp:" + SMS_FROM, content_sid=list_sid)
+    assert exc.value.code == 63016
+
+
+def test_whatsapp_user_ids_are_addresses_on_whatsapp_only(fake, client):
+    message = client.messages.create(to="whatsapp:US.13491208655302741918", from_="whatsapp:" + SMS_FROM, body="hola")
+    assert message.to == "whatsapp:US.13491208655302741918"
+    response = post(fake, {"To": "US.13491208655302741918", "From": SMS_FROM, "Body": "x"})
+    assert response.json()["code"] == 21211
+    response = post(fake, {"To": "whatsapp:foo_bar", "From": "whatsapp:" + SMS_FROM, "Body": "x"})
+    assert response.json()["code"] == 21211
+
+
+def test_content_properties_sent_as_null_read_as_absent(fake):
+    from twilio.rest.content.v1.content import ContentList
+    body = ContentList.ContentCreateRequest(LIST_PICKER).to_dict()     # every type the library knows, as null
+    assert body["types"]["twilio/text"] is None
+    response = requests.post(f"{fake.url}/v1/Content", json=body, auth=(fake.account_sid, fake.auth_token), timeout=5)
+    assert response.status_code == 201 and set(response.json()["types"]) == {"twilio/list-picker"}

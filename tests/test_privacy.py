@@ -160,3 +160,50 @@ def test_long_bodies_are_cut_and_unknown_media_types_dropped(env, redis, phone, 
 def test_redaction_covers_the_shapes_numbers_come_in():
     for text in ("+5215512345678", "whatsapp:+5215512345678", "+1 (312) 555-0177", "312.555.0177", "0052 55 1234 5678"):
         assert re.search(r"\d{4}", redact(f"to {text} now")) is None, text
+
+
+def test_redaction_covers_whatsapp_user_ids():
+    for text in ("whatsapp:US.13491208655302741918", "US.13491208655302741918", "BR.abcXYZ123",
+                 "whatsapp:US.ENT.11815799212886844830", "MX.1"):
+        assert redact(f"to {text} now") == "to [id] now", text
+    assert redact("bot.web: GET /healthz 200, OK.") == "bot.web: GET /healthz 200, OK."
+
+
+USER_IDS = ["whatsapp:US.13491208655302741918", "whatsapp:MX.55512345678901234567"]
+
+
+def test_no_user_id_in_logs_or_redis_after_everything(env, redis, fake_twilio, captured_logs):
+    config = env(ADMIN_TOKEN=TOKEN, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                 TWILIO_SMS_FROM="+15550000", TWILIO_WHATSAPP_FROM="whatsapp:+15550001",
+                 TWILIO_API_URL=fake_twilio.url, PUBLIC_URL=PUBLIC_URL)
+    runtime = Runtime(config, connection=redis)
+    client = create_app({"TESTING": True, "RUNTIME": runtime}).test_client()
+    phone = Phone(client, AUTH_TOKEN, base_url=PUBLIC_URL)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    only_id, linked = USER_IDS
+    number = "whatsapp:+5215598765432"
+    phone.text("hola", sender=number, ExternalUserId=linked)                  # linked to a number
+    phone.text("hola", sender=number, ExternalUserId="whatsapp:not an id")    # a malformed one, warned about
+    for sender in (only_id, linked):
+        for text in ("hola", "asilo", "ALERTAS", "hablar con alguien"):
+            phone.text(text, sender=sender, ProfileName="Maria Lopez")
+    fake_twilio.fail_next(400, 21211)
+    run_worker(redis)
+    broadcast = client.post("/api/broadcasts", json={"texts": {"es": "Alerta."}}, headers=headers).get_json()["id"]
+    client.post(f"/api/broadcasts/{broadcast}/send", headers=headers)
+    run_worker(redis)
+    for request in fake_twilio.requests:
+        phone.post("/twilio/status", {"MessageSid": request.sid, "MessageStatus": "failed", "ErrorCode": "63018",
+                                      "To": request.get("To")})
+    assert {r.get("To") for r in fake_twilio.requests} >= {only_id, linked}
+    logs = captured_logs.getvalue()
+    assert "malformed ExternalUserId" in logs and "Job" in logs       # the logs did see all of it
+    for user_id in USER_IDS:
+        bare = user_id.removeprefix("whatsapp:")
+        assert bare not in logs and bare.split(".")[1] not in logs, f"an id reached the logs: {user_id}"
+    dump = b""
+    for key in redis.scan_iter(count=1000):
+        dump += key + b"\n" + (redis.dump(key) or b"") + b"\n"
+    for user_id in USER_IDS + [number]:
+        tail = user_id.split(".")[-1].removeprefix("whatsapp:+").encode()
+        assert tail[-10:] not in dump, f"an address is in Redis in clear: {user_id}"

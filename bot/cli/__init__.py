@@ -84,3 +84,4 @@ def who() -> str:
 
 
 from . import content, local, operations, organizers  # noqa: E402,F401  (registers the commands)
+from . import whatsapp  # noqa: E402,F401  (WhatsApp templates: issue 15)

@@ -367,16 +367,21 @@ def subscribers_check(ctx, repair):
 @as_option
 @pass_ctx
 def subscribers_forget(ctx, number, as_):
-    """Delete everything stored about one person (state, subscription, hand-offs, delivery records).
+    """Delete everything stored about one person (state, subscription, hand-offs, delivery records),
+    on every address of theirs; NUMBER may also be a WhatsApp user id (US.1234...).
 
     \b
     Example:
       derechos subscribers forget +13125550123
     """
+    from ..addresses import WHATSAPP, is_user_id, parse_address
     from ..importer import parse_number
-    e164, reason, _ = parse_number(number, "US", allow_fictional=ctx.config.dry_run)
-    if e164 is None:
-        raise click.BadParameter(reason or "not a phone number", param_hint="NUMBER")
+    if is_user_id(number.strip().removeprefix("whatsapp:")):
+        e164 = parse_address(number, WHATSAPP)
+    else:
+        e164, reason, _ = parse_number(number, "US", allow_fictional=ctx.config.dry_run)
+        if e164 is None:
+            raise click.BadParameter(reason or "not a phone number", param_hint="NUMBER")
     store = ctx.runtime.store
     organizer.forget_person(store, store.ref(e164), _name(as_))
     click.echo("forgotten: everything stored about that number is deleted")

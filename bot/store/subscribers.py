@@ -11,6 +11,8 @@ Layout, compact on purpose (a subscriber costs well under 300 bytes of Redis):
   the subscriber is in it; `subs:dims` names them;
 - a set of ids per tag (`subs:tag:<tag>`, small integers: Redis keeps them as compact intsets);
   `subs:tags` names them.
+- a bitmap of the subscribers known only by a WhatsApp user id (`subs:bm:reach:id-only`): no SMS can
+  reach them, which previews count.
 A person who opts out or is forgotten is removed entirely; the opt-out mark lives with People.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import base64
 import time
 from dataclasses import dataclass
 
+from ..addresses import bare, is_user_id
 from .base import Noun, UnitOfWork, decode
 
 BUCKET = 32
@@ -27,8 +30,8 @@ SOURCES = {"keyword": "k", "import": "i", "api": "a", "console": "c"}
 SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 
 # KEYS: id map bucket, opt-out hash, id counter. ARGV: prefix, ref, sealed address, channel, lang,
-# tags (comma-separated), now, source code, respect opt-out ('1': refuse an opted-out ref), max tags,
-# the ref as its 18 raw bytes.
+# tags (comma-separated), consent time, source code, respect opt-out ('1': refuse an opted-out ref),
+# max tags, id only ('1': the address is a WhatsApp user id, no number known), the ref as its 18 raw bytes.
 # Returns {outcome, id}: outcome is 'subscribed' (new), 'updated' or 'opted_out' (refused).
 _SUBSCRIBE = """
 local P, ref = ARGV[1], ARGV[2]
@@ -53,6 +56,13 @@ for _, dim in ipairs({'ch:' .. ARGV[4], 'lang:' .. ARGV[5]}) do
   redis.call('SADD', P .. ':subs:dims', dim)
   redis.call('SETBIT', P .. ':subs:bm:' .. dim, id, 1)
 end
+local reach = P .. ':subs:bm:reach:id-only'
+if ARGV[11] == '1' then
+  redis.call('SADD', P .. ':subs:dims', 'reach:id-only')
+  redis.call('SETBIT', reach, id, 1)
+elseif redis.call('EXISTS', reach) == 1 then
+  redis.call('SETBIT', reach, id, 0)
+end
 local tags, seen = {}, {}
 local function add(list)
   for tag in string.gmatch(list or '', '[^,]+') do
@@ -65,7 +75,7 @@ for _, tag in ipairs(tags) do
   redis.call('SADD', P .. ':subs:tags', tag)
   redis.call('SADD', P .. ':subs:tag:' .. tag, id)
 end
-redis.call('HSET', rec, 'r' .. n, ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[11],
+redis.call('HSET', rec, 'r' .. n, ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[12],
            'a' .. n, ARGV[3])
 if #tags > 0 then redis.call('HSET', rec, 't' .. n, table.concat(tags, ',')) else redis.call('HDEL', rec, 't' .. n) end
 return {outcome, id}
@@ -181,18 +191,20 @@ class Subscribers(Noun):
     # --- changes (each one script, inside the caller's transaction) -----------------------------
 
     def subscribe(self, uow: UnitOfWork, ref: str, address: str, channel: str, lang: str, tags=(),
-                  source: str = "keyword") -> int:
+                  source: str = "keyword", consent_at: int | None = None) -> int:
         """Record consent (time and source) and put the person in their indexes; returns the index
         of the script's reply in `uow.results` ({outcome, id}).
 
         Only the person's own START (source "keyword") may subscribe someone who opted out; an
-        import or an organizer is refused ('opted_out').
+        import or an organizer is refused ('opted_out'). `consent_at` keeps the time of a consent
+        given earlier (a subscription that moves to the person's number when their id is linked).
         """
         index = uow.index()
         self._subscribe(keys=[self._id_key(ref), self.key("optout"), self.key("subs", "next")],
                         args=[self.prefix, ref, self.vault.seal(address, "addr:" + ref), channel, lang,
-                              ",".join(tags), int(time.time()), SOURCES[source],
-                              "0" if source == "keyword" else "1", MAX_TAGS, _raw_ref(ref)], client=uow.pipe)
+                              ",".join(tags), int(consent_at or time.time()), SOURCES[source],
+                              "0" if source == "keyword" else "1", MAX_TAGS,
+                              "1" if is_user_id(bare(address)) else "0", _raw_ref(ref)], client=uow.pipe)
         return index
 
     def remove(self, uow: UnitOfWork, ref: str) -> None:
@@ -274,6 +286,10 @@ class Subscribers(Noun):
         """How many of `ids` read each language on each channel."""
         maps = self._bitmaps([f"lang:{lang}" for lang in langs] + [f"ch:{c}" for c in channels])
         return {(lang, c): len(ids & maps[f"lang:{lang}"] & maps[f"ch:{c}"]) for lang in langs for c in channels}
+
+    def whatsapp_only(self, ids: set[int]) -> set[int]:
+        """Those of `ids` known only by a WhatsApp user id: WhatsApp reaches them, SMS never."""
+        return ids & self._bitmaps(["reach:id-only"])["reach:id-only"] if ids else set()
 
     def count(self, langs=(), channels=(), tags=()) -> int:
         return len(self.audience(langs, channels, tags))

@@ -55,7 +55,7 @@ def main() -> None:
         server = EmbeddedRedis(Path(tmp))
         env = dict(os.environ, REDIS_URL=server.ensure(), INSTANCE_DIR=tmp, TWILIO_ACCOUNT_SID=SID,
                    TWILIO_AUTH_TOKEN=TOKEN, TWILIO_SMS_FROM="+15550000", TWILIO_API_URL=fake.url,
-                   PUBLIC_URL="https://bench.example.org", DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
+                   PUBLIC_URL="https://bench.example.org", DATA_KEY=base64.b64encode(os.urandom(32)).decode(), SECRET_KEY="b" * 48,
                    SEND_RATE=str(args.rate), LOG_LEVEL="WARNING", NO_PROXY="127.0.0.1,localhost")
         config = Config.from_env(env)
         r = redis.Redis.from_url(env["REDIS_URL"])

@@ -198,7 +198,7 @@ def main() -> None:
         redis_url = redis_server.ensure()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
         env.update(REDIS_URL=redis_url, INSTANCE_DIR=tmp, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
-                   TWILIO_SMS_FROM="+15550000", DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
+                   TWILIO_SMS_FROM="+15550000", DATA_KEY=base64.b64encode(os.urandom(32)).decode(), SECRET_KEY="b" * 48,
                    LOG_LEVEL="WARNING", INBOUND_PER_MINUTE="1000000", REPLIES_PER_HOUR="100000000")
         results = {}
         print(f"{args.requests} requests, {args.concurrency} connections, gunicorn {args.workers} workers x "

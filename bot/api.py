@@ -11,7 +11,7 @@ import json
 
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
-from . import organizer
+from . import accounts, conversations, organizer
 from .broadcast import BroadcastError
 from .importer import CsvFormatError, read_subscribers_csv
 from .store.handoffs import HandoffTaken
@@ -27,25 +27,41 @@ BROADCAST_SCHEMA = {"texts": TEXTS, "audience": {"langs": STRINGS, "channels": S
 SEND_SCHEMA = {"at": (str, type(None)), "timezone": (str, type(None))}
 EMPTY_SCHEMA: dict = {}
 TAKE_SCHEMA = {"force": bool}
+REPLY_SCHEMA = {"text": str}
 
 
 def _runtime():
     return current_app.extensions["derechos"]
 
 
+# What each endpoint needs (bot/accounts.py PERMISSIONS); ADMIN_TOKEN may do everything.
+NEEDS = {"list_broadcasts": "view", "create_broadcast": "send", "preview_broadcast": "view",
+         "send_broadcast": "send", "broadcast_status": "view", "cancel_broadcast": "send",
+         "import_subscribers": "import", "count_subscribers": "view", "list_handoffs": "converse",
+         "update_handoff": "converse", "audit_trail": "audit"}
+
+
 @api_bp.before_request
 def require_token():
-    """Constant-time comparison; no token configured means the API refuses everything."""
-    expected = _runtime().config.admin_token
+    """ADMIN_TOKEN (constant-time comparison) or an organizer's own API token (kept hashed)."""
+    runtime = _runtime()
+    expected = runtime.config.admin_token
     header = request.headers.get("Authorization", "")
     given = header[len("Bearer "):] if header.startswith("Bearer ") else ""
-    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    if expected and given and hmac.compare_digest(given.encode(), expected.encode()):
+        # Who did it, for the audit trail: the organizer names themselves; the token proves the right.
+        g.who = (request.headers.get("X-Organizer") or "api")[:64]
+        return None
+    account = accounts.token_account(runtime.store, given) if given.startswith("drc_") else None
+    if account is None:
         response = jsonify(error="a valid bearer token is required")
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="derechos"'
         return response
-    # Who did it, for the audit trail: the organizer names themselves; the token proves the right.
-    g.who = (request.headers.get("X-Organizer") or "api")[:64]
+    endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+    if not account.can(NEEDS.get(endpoint, "manage")):
+        return jsonify(error=f"the {account.role} role may not do this"), 403
+    g.who = account.name     # an organizer's token speaks for that organizer only
 
 
 @api_bp.errorhandler(BroadcastError)
@@ -220,20 +236,31 @@ def list_handoffs():
 
 @api_bp.post("/handoffs/<handoff_id>/<action>")
 def update_handoff(handoff_id: str, action: str):
-    if action not in ("take", "close"):
+    if action not in ("take", "close", "reply"):
         abort(404)
+    runtime = _runtime()
+    store = runtime.store
+    if action == "reply":
+        data = body(REPLY_SCHEMA)
+        if not isinstance(data.get("text"), str):
+            abort(400, "'text' is required")
+        try:
+            entry = conversations.reply(runtime, handoff_id, data["text"], g.who)
+        except conversations.ConversationError as exc:
+            abort(409, str(exc))
+        return jsonify(id=handoff_id, reply=entry, status="queued"), 202
     data = body(TAKE_SCHEMA if action == "take" else EMPTY_SCHEMA, required=False)
-    store = _runtime().store
     try:
         item = organizer.take_handoff(store, handoff_id, g.who, force=bool(data.get("force"))) if action == "take" \
-            else organizer.close_handoff(store, handoff_id, g.who)
+            else organizer.close_handoff(store, handoff_id, g.who, runtime.config.conversation_retention_days)
     except HandoffTaken as exc:
         abort(409, f"hand-off {handoff_id} is {exc} (send {{\"force\": true}} to take it over)")
     if item is None:
         abort(404, f"no hand-off '{handoff_id}'")
     body_out = {"id": handoff_id, "status": item["status"]}
     if action == "take":
-        body_out["number"] = store.handoffs.address(handoff_id) or ""   # to answer; the audit trail does not keep it
+        # To call the person; the audit trail records that it was shown (never the number itself).
+        body_out["number"] = organizer.show_number(store, handoff_id, g.who) or ""
     return jsonify(body_out)
 
 

@@ -83,6 +83,15 @@ class Config:
     content_reload_seconds: float = 2.0
     handoff_webhook_url: str | None = None
     handoff_notify_to: str | None = None
+    # --- the organizer console (issue 12) ---
+    secret_key: bytes | None = None          # signs console sessions; development: generated in the instance folder
+    console_idle_minutes: int = 30           # a console session ends after this long without a request
+    price_per_segment: float = 0.0083        # what one SMS segment costs, for the cost shown before sending
+    price_currency: str = "USD"
+    conversation_retention_days: int = 30    # conversation texts are deleted this long after it closes
+    conversation_template_sid: str | None = None   # WhatsApp template for a console reply outside the 24 h window
+    misses_days: int = 14                    # questions the bot could not answer are kept this long; 0: off
+    misses_low_score: float = 2.5            # a topic matched with a lower score counts as a miss too
     settings: dict[str, str] = field(default_factory=dict)
     # --- issue 14 (newuser): alerts end with the program's name and how to stop (CTIA); the wording
     # is each language's system.yml `alert_footer`. ALERT_FOOTER=off leaves it out.
@@ -189,6 +198,7 @@ class Config:
         ):
             if (raw := get(name)) is not None:
                 values[attr] = parse(name, raw)
+        _console_settings(get, values, bool(sid))
         values["settings"] = {
             name[len("DERECHOS_"):].lower(): value
             for name, value in env.items() if name.startswith("DERECHOS_") and value.strip()
@@ -197,7 +207,7 @@ class Config:
 
     def public(self) -> dict[str, str]:
         """The settings safe to print (no secrets)."""
-        secret = {"twilio_auth_token", "admin_token", "data_key"}
+        secret = {"twilio_auth_token", "admin_token", "data_key", "secret_key"}
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -205,6 +215,40 @@ class Config:
                 value = "(set)" if value else "(unset)"
             out[f.name] = str(value)
         return out
+
+
+def _console_settings(get, values: dict, production: bool) -> None:
+    """The organizer console's settings (issue 12)."""
+    if (secret := get("SECRET_KEY")) is not None:
+        if len(secret) < 32:
+            raise ConfigError("SECRET_KEY", "too short: use at least 32 random characters "
+                              "(make one: python -c 'import secrets;print(secrets.token_urlsafe(48))')")
+        values["secret_key"] = secret.encode()
+    elif production:
+        raise ConfigError("SECRET_KEY", "required with Twilio credentials (signs organizer console sessions)")
+    if (idle := get("CONSOLE_IDLE_MINUTES")) is not None:
+        values["console_idle_minutes"] = _int("CONSOLE_IDLE_MINUTES", idle, 1)
+    if (price := get("PRICE_PER_SEGMENT")) is not None:
+        try:
+            values["price_per_segment"] = float(price)
+        except ValueError:
+            raise ConfigError("PRICE_PER_SEGMENT", f"expected a number such as 0.0083, got {price!r}") from None
+        if values["price_per_segment"] < 0:
+            raise ConfigError("PRICE_PER_SEGMENT", "cannot be negative")
+    if (currency := get("PRICE_CURRENCY")) is not None:
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise ConfigError("PRICE_CURRENCY", "expected a three-letter currency code such as USD or MXN")
+        values["price_currency"] = currency
+    if (days := get("CONVERSATION_RETENTION_DAYS")) is not None:
+        values["conversation_retention_days"] = _int("CONVERSATION_RETENTION_DAYS", days, 1)
+    if (template := get("CONVERSATION_TEMPLATE_SID")) is not None:
+        if not re.fullmatch(r"HX[0-9a-fA-F]{32}", template):
+            raise ConfigError("CONVERSATION_TEMPLATE_SID", "expected a Content SID: HX followed by 32 hex digits")
+        values["conversation_template_sid"] = template
+    if (misses := get("MISSES_DAYS")) is not None:
+        values["misses_days"] = 0 if misses.lower() == "off" else _int("MISSES_DAYS", misses, 1)
+    if (low := get("MISSES_LOW_SCORE")) is not None:
+        values["misses_low_score"] = _float("MISSES_LOW_SCORE", low)
 
 
 def parse_data_key(raw: str) -> bytes:

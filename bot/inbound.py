@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
-from . import conversation, sms
+from . import conversation, conversations, sms
 from .conversation import Event, Outcome, State
 from .delivery import reply_payload
 from .jobs import REPLIES, enqueue_handoff_notice, enqueue_replies
@@ -39,7 +39,7 @@ class Receipt:
     was answered when nothing was."""
 
     inline: tuple[str, ...] = ()
-    held: str | None = None          # duplicate | rate_limited | reply_ceiling | opted_out
+    held: str | None = None          # duplicate | rate_limited | reply_ceiling | opted_out | conversation
     degraded: bool = False
     intent: str = ""
 
@@ -74,6 +74,9 @@ def _receive(runtime, inbound: InboundMessage) -> Receipt:
     content = runtime.content.get()
     outcome = conversation.handle(inbound, arrival.state, content.catalog, content.matcher)
     kind = reply_kind(outcome)
+    if arrival.conversation and kind not in CARRIER:     # an organizer answers them, not the bot
+        conversations.take_message(runtime, ref, inbound, arrival.conversation)
+        return Receipt(held="conversation", intent=outcome.match.intent)
     limited = arrival.count_this_minute > config.inbound_per_minute
     replies = outcome.replies if (not limited or kind in ESSENTIAL) else ()
     payloads = [reply_payload(runtime, ref, inbound.sender, inbound.channel, r, outcome.state.lang, kind)
@@ -88,6 +91,10 @@ def _receive(runtime, inbound: InboundMessage) -> Receipt:
             _apply(runtime, uow, ref, inbound, event)
         enqueue_replies(runtime.queue(REPLIES), payloads, uow)
         _count(store, uow, outcome, limited)
+        if arrival.conversation:      # STOP, HELP, START, delete acted first: the thread says so
+            conversations.note_carrier(store, uow, arrival.conversation, ref, kind)
+        if not arrival.state.awaiting_region:    # a town's name is no question
+            store.misses.note(uow, inbound.body, outcome.match, config.misses_days, config.misses_low_score)
     if forget:   # after the confirmation is queued: it carries only the encrypted address
         store.forget(ref)
         journal.note_opt_out(ref, False)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,10 +29,10 @@ import snowballstemmer
 
 from .text import tokens
 
-MODEL_VERSION = "1"                 # bump when features or training change: old caches are ignored
+MODEL_VERSION = "2"                 # bump when features or training change: old caches are ignored
 MAX_WORDS = 80
 CHAR_GRAMS = (3, 4, 5)
-GROUP_WEIGHTS = {"w": 1.0, "s": 0.7, "b": 0.8, "c": 0.35, "n": 0.6, "k": 1.0}
+GROUP_WEIGHTS = {"w": 1.0, "s": 0.7, "b": 0.8, "c": 0.35, "n": 0.6, "k": 1.0, "q": 0.8}
 MIN_CHAR_COUNT = 2                  # a character n-gram seen once in all the training text is noise
 
 _STEMMERS = {"es": snowballstemmer.stemmer("spanish"), "en": snowballstemmer.stemmer("english")}
@@ -51,6 +52,19 @@ def _stem(word: str, lang: str) -> str:
 
 def _length_bucket(n: int) -> str:
     return "n:1" if n <= 1 else "n:2" if n <= 3 else "n:4" if n <= 8 else "n:9" if n <= 20 else "n:21"
+
+
+_SENTENCE_END = re.compile(r"[.?!¿¡\n]+")
+
+
+def _last_sentence(text: str) -> str | None:
+    """The last sentence of a message of several (with at least three words), or None.
+
+    >>> _last_sentence("Trabajo en Iowa. El patron no paga. Que hago para reclamar?")
+    'Que hago para reclamar'
+    """
+    parts = [p.strip() for p in _SENTENCE_END.split(text or "") if len(p.split()) >= 3]
+    return parts[-1] if len(parts) >= 2 else None
 
 
 def featurize(text: str, keyword_scores: dict[str, float] | None = None) -> dict[str, float]:
@@ -79,6 +93,12 @@ def featurize(text: str, keyword_scores: dict[str, float] | None = None) -> dict
     for first, second in zip(words, words[1:]):
         feats[f"b:{first}_{second}"] = weights["b"]
     feats[_length_bucket(len(words))] = weights["n"]
+    # In a story the question is usually at the end: the last sentence's words count again.
+    last = _last_sentence(text)
+    if last is not None:
+        for word in tokens(last)[:MAX_WORDS]:
+            feats["q:" + word] = weights["q"]
+            feats["r:" + _stem(word, "es")] = weights["q"] * 0.7
     for topic, score in (keyword_scores or {}).items():
         feats["k:" + topic] = weights["k"] * min(score, 12.0) / 4.0
     return feats
@@ -224,7 +244,7 @@ def _vocabulary(rows: list[dict[str, float]]) -> dict[str, int]:
     return {k: i for i, k in enumerate(keep)}
 
 
-C_INTENTS = 8.0
+C_INTENTS = 30.0
 C_LANG = 4.0
 
 
@@ -232,7 +252,7 @@ def _fit(rows, labels, weights, classes, c):
     from sklearn.linear_model import LogisticRegression
     vocabulary = _vocabulary(rows)
     matrix = _matrix(rows, vocabulary)
-    model = LogisticRegression(C=c, solver="saga", max_iter=300, tol=1e-3, class_weight="balanced")
+    model = LogisticRegression(C=c, solver="saga", max_iter=300, tol=1e-3)
     model.fit(matrix, labels, sample_weight=weights)
     return vocabulary, model
 

@@ -72,6 +72,17 @@ def enqueue_resend(queue: Queue, record: dict, uow=None, delay=None, at_front: b
     enqueue(queue, resend, (record,), job_id, "resend", uow, at_front=at_front)
 
 
+def enqueue_conversation_reply(queue: Queue, payload: dict, uow=None) -> None:
+    """An organizer's reply in a conversation (the text stays in the encrypted thread, not here)."""
+    enqueue(queue, send_conversation_reply, (payload,), "conv-" + payload["id"], "conversation reply", uow)
+
+
+def enqueue_import(queue: Queue, import_id: str) -> None:
+    """A subscriber import from the console (the CSV waits encrypted in Redis, not in the job)."""
+    enqueue(queue, import_subscribers, (import_id,), "import-" + import_id, "subscriber import", retry=False,
+            timeout=1800)
+
+
 def enqueue_start(queue: Queue, broadcast_id: str) -> None:
     """Start a broadcast now: the fan-out job goes ahead of any batch waiting."""
     queue.enqueue_call(start_broadcast, args=(broadcast_id,), job_id=f"start-{broadcast_id}",
@@ -159,3 +170,23 @@ def notify_handoff(handoff_id: str, kind: str, lang: str, topic: str) -> str:
     from .delivery import notify_handoff as notify
     runtime, owner = _runtime()
     return notify(runtime, handoff_id, kind, lang, topic, owner)
+
+
+def send_conversation_reply(payload: dict) -> str:
+    """Send one organizer reply of a conversation, once."""
+    from .conversations import deliver_reply
+    from .errors import SendError
+    runtime, owner = _runtime()
+    try:
+        return deliver_reply(runtime, payload, owner)
+    except SendError as exc:
+        if not exc.retry:
+            _no_retry()
+        raise
+
+
+def import_subscribers(import_id: str) -> dict:
+    """Check and store a CSV uploaded in the console, with progress for its page."""
+    from .imports import run_import
+    runtime, _ = _runtime()
+    return run_import(runtime, import_id)

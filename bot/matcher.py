@@ -41,7 +41,7 @@ MIN_SCORE = 2.0          # below this, `unknown`: better to offer the menu than 
 # bench/README.md): below MIN_PROBABILITY the answer is `unknown`; an opt-out is carried out at
 # STOP_SURE, asked about ("Do you want to stop? Reply STOP") from STOP_ASK; a delete request needs
 # DELETE_SURE; two topics within CLARIFY_MARGIN of each other (and both above CLARIFY_MIN) get a question.
-MIN_PROBABILITY = 0.30
+MIN_PROBABILITY = 0.20
 STOP_SURE, STOP_ASK = 0.80, 0.40
 DELETE_SURE = 0.70
 CLARIFY_MARGIN, CLARIFY_MIN = 0.10, 0.25
@@ -50,6 +50,15 @@ LANG_SURE = 0.75         # the model's probability of English above which (or be
 URGENT_WORDS = frozenset("""ahora ahorita urgente urgencia emergencia auxilio socorro rapido apurate ayudenme
     tocando golpeando afuera llevaron llevan sangre sangrando desmayo desmayado respira now urgent emergency
     asap hurry outside knocking banging bleeding unconscious breathing taking took""".split())
+# An opt-out is carried out without asking only when it is about our messages (or is short), and not
+# a question or about someone else who will not stop ("my ex won't stop texting me").
+OUR_MESSAGES = frozenset("""mensajes mensaje msj mjs textos texto txt alertas alerta lista escriban escribir
+    escribirme escriben manden mandar mandarme mandan envien enviar enviarme suscripcion numero servicio
+    messages message msgs msg texts text texting alerts alert list subscription number service contact
+    contacting writing sending""".split())
+NOT_OURS = frozenset("como how why porque cuando when donde where keeps keep sigue siguen".split())
+NEGATIONS = frozenset("not no nunca never".split())
+STOP_VERBS = frozenset("stop stops stopping para paran parar deja dejan detiene quit".split())
 NON_TOPICS = frozenset({"menu", "more", "help", "stop", "start", "delete", "human", "interpreter", "language",
                         "thanks", "unknown"})
 PHRASE_BONUS = 1.5       # a phrase outranks its words taken one by one
@@ -444,7 +453,10 @@ class Matcher:
                          **extra)
 
         if top == "stop":
-            if p >= STOP_SURE:
+            short, ours = len(words) <= 6, any(w in OUR_MESSAGES for w in words)
+            hedged = (any(w in NOT_OURS for w in words[1:]) or "?" in text
+                      or any(a in NEGATIONS and b in STOP_VERBS for a, b in zip(words, words[1:])))
+            if p >= STOP_SURE and (short or ours) and not hedged:
                 return as_match("stop", p)
             if p >= STOP_ASK:
                 return Match("confirm_stop", lang, p, model=shown)
@@ -509,6 +521,10 @@ class Matcher:
             fixed = [self._command_word(w) for w in words]
             if fixed != words:
                 candidates.append(fixed)
+        if len(words) == 1 and 4 <= len(words[0]) <= 6 and words[0] not in index.commands:
+            swapped = self._transposed_command(words[0])
+            if swapped:
+                candidates.append([swapped])
         for option in candidates:
             stripped = [w for w in option if w not in POLITE] or option
             for key in (" ".join(option), " ".join(stripped)):
@@ -520,6 +536,14 @@ class Matcher:
                                  matched=key, tag="interpreter" if command == "interpreter" else None)
             if len(stripped) <= 4 and all(w in index.greetings for w in stripped):
                 return Match("menu", lang, 1.0, matched=" ".join(stripped))
+        return None
+
+    def _transposed_command(self, word: str) -> str | None:
+        """A one-word command with two neighbouring letters swapped ("stpo", "mneu"), or None."""
+        for i in range(len(word) - 1):
+            candidate = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+            if candidate != word and candidate in self.index.commands and " " not in candidate:
+                return candidate
         return None
 
     def _command_word(self, word: str) -> str:

@@ -144,9 +144,9 @@ class ImportReport:
     opted_out: int         # sent STOP: kept out (only their own START brings them back)
 
 
-def import_subscribers(store: Store, result, who: str, source: str = "import") -> ImportReport:
+def import_subscribers(store: Store, result, who: str, source: str = "import", progress=None) -> ImportReport:
     """Store the valid rows of an import in one transaction and audit it. People who opted out stay
-    out: an import never undoes a STOP."""
+    out: an import never undoes a STOP. `progress(rows stored)` is called after each chunk."""
     outcomes: list[str] = []
     for start in range(0, len(result.rows), IMPORT_CHUNK):
         with store.unit() as uow:
@@ -154,6 +154,8 @@ def import_subscribers(store: Store, result, who: str, source: str = "import") -
                                                    row.tags, source=source)
                        for row in result.rows[start:start + IMPORT_CHUNK]]
         outcomes += [_text(uow.results[i][0]) for i in indexes]
+        if progress is not None:
+            progress(len(outcomes))
     report = ImportReport(outcomes.count("subscribed"), outcomes.count("updated"), outcomes.count("opted_out"))
     store.audit.record(who, "subscribers.import", imported=report.imported, updated=report.updated,
                        kept_out_opted_out=report.opted_out, rejected=len(result.rejected),
@@ -166,17 +168,30 @@ def _text(value) -> str:
 
 
 def take_handoff(store: Store, handoff_id: str, who: str, force: bool = False) -> dict | None:
+    """Assign it; from now on the person's messages go to its thread, not to the bot."""
     item = store.handoffs.take(handoff_id, who, force=force)
     if item is not None:
+        if item.get("status") == "taken" and item.get("ref"):
+            store.threads.start(handoff_id, item["ref"])
         store.audit.record(who, "handoff.take", handoff=handoff_id, forced=force)
     return item
 
 
-def close_handoff(store: Store, handoff_id: str, who: str) -> dict | None:
+def close_handoff(store: Store, handoff_id: str, who: str, retention_days: int = 30) -> dict | None:
+    """Close it: the bot answers the person again; the thread's texts go after `retention_days`."""
     item = store.handoffs.close(handoff_id, who)
     if item is not None:
+        if item.get("ref"):
+            store.threads.end(handoff_id, item["ref"], retention_days)
         store.audit.record(who, "handoff.close", handoff=handoff_id)
     return item
+
+
+def show_number(store: Store, handoff_id: str, who: str) -> str | None:
+    """The number to call the person on, for an organizer who will call; always in the audit trail."""
+    number = store.handoffs.address(handoff_id)
+    store.audit.record(who, "handoff.show_number", handoff=handoff_id, shown=number is not None)
+    return number
 
 
 def forget_person(store: Store, ref: str, who: str) -> None:

@@ -44,6 +44,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     runtime.content.get()   # load the content now: a broken tree stops start-up with file and line
     app.register_blueprint(twilio_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
+    from .console import init_app as init_console     # the organizer console under /console/ (issue 12)
+    init_console(app, runtime)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

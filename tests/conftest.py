@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
 TEST_KEY = base64.b64encode(b"k" * 32).decode()
+TEST_SECRET = "s" * 48
 AUTH_TOKEN = "test-auth-token-0123456789"
 ACCOUNT_SID = "AC" + "0" * 32
 PUBLIC_URL = "https://bot.example.org"
@@ -53,6 +54,7 @@ def env(monkeypatch, redis_url, tmp_path):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("DATA_KEY", TEST_KEY)
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("INSTANCE_DIR", str(tmp_path / "instance"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("SEND_RATE", "1000")   # tests of the rate limit set their own
@@ -160,3 +162,11 @@ def run_worker(connection, burst: bool = True):
     worker = SimpleWorker(queues, connection=connection, serializer=JSONSerializer)
     worker.work(burst=burst, with_scheduler=False)
     return worker
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture can tell a failure (browser screenshots)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)

@@ -33,7 +33,8 @@ def test_match_prints_one_json_object(run):
 def test_match_reads_stdin_one_object_per_line(run):
     result = run("match", input="STOP\nmy boss won't pay me\nk'iche'\n\n")
     lines = [json.loads(line) for line in result.output.splitlines()]
-    assert [(o["intent"], o["lang"]) for o in lines] == [("stop", "en"), ("labor", "en"), ("language", "kiche"),
+    # STOP belongs to no language: it never switches the reply language (the default is Spanish).
+    assert [(o["intent"], o["lang"]) for o in lines] == [("stop", "es"), ("labor", "en"), ("language", "kiche"),
                                                           ("unknown", "es")]
 
 

@@ -1,6 +1,8 @@
 """Every command's --help says what it does and gives one example (issue 14)."""
 from __future__ import annotations
 
+import re
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -26,8 +28,8 @@ def test_help_says_what_it_does_and_gives_an_example(path, command):
     assert result.exit_code == 0, result.output
     description = (command.help or "").strip()
     assert len(description.split()) >= 4, f"derechos {' '.join(path)}: no description"
-    assert "Example:" in result.output, f"derechos {' '.join(path)}: no example"
-    example = result.output.split("Example:", 1)[1].strip().splitlines()[0].strip()
+    assert re.search(r"Examples?:", result.output), f"derechos {' '.join(path)}: no example"
+    example = re.split(r"Examples?:", result.output, maxsplit=1)[1].strip().splitlines()[0].strip()
     assert example.startswith("derechos " + " ".join(path)), example
     for param in command.params:
         if isinstance(param, click.Option) and not param.hidden and not param.is_flag and param.name != "help":

@@ -213,11 +213,13 @@ def requeue_abandoned(runtime: Runtime) -> list[str]:
     expiry (now + heartbeat TTL, i.e. min(job timeout, job_monitoring_interval) + 60 s = 90 s here),
     refreshed by the worker's heartbeat while the job runs. Once a dead worker's entry expires, the
     next maintenance pass (any worker, every ~10 min, or at start) retries the job (it has retries
-    left) through job.retry(): scheduled after the job's first backoff interval (2-4 s here). We call
-    the cleanup with a timestamp an hour ahead, then enqueue the scheduled job now ("time passes")."""
+    left) through job.retry(): the first retry is enqueued at once (bot.jobs.backoff_schedule), later
+    ones scheduled after their backoff. We call the cleanup with a timestamp an hour ahead, and enqueue
+    any scheduled job now ("time passes")."""
     queue = make_queue(REPLIES, runtime.redis)
+    queued_before = set(queue.get_job_ids())
     queue.started_job_registry.cleanup(timestamp=time.time() + 3600)
-    moved = []
+    moved = [job_id for job_id in queue.get_job_ids() if job_id not in queued_before]   # first retry: at once
     for job_id in queue.scheduled_job_registry.get_job_ids():
         job = fetch(runtime, job_id)
         queue.scheduled_job_registry.remove(job)

@@ -85,3 +85,4 @@ def who() -> str:
 
 from . import content, local, operations, organizers  # noqa: E402,F401  (registers the commands)
 from . import whatsapp  # noqa: E402,F401  (WhatsApp templates: issue 15)
+from . import accounts  # noqa: E402,F401  (the organizer console's accounts: `derechos organizers`)

@@ -16,16 +16,41 @@ from . import Context, main, pass_ctx
 
 @main.command()
 @click.argument("text", required=False)
+@click.option("--eval", "eval_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A labelled .tsv: print accuracy per intent and the most confused pairs.")
+@click.option("--misses", is_flag=True, help="With --eval: list every message not understood.")
+@click.option("--json", "as_json", is_flag=True, help="With --eval: the report as JSON.")
 @pass_ctx
-def match(ctx: Context, text: str | None):
-    """Show how a message is understood: intent, language, score and the words that matched (one JSON
-    object; with no TEXT, one per stdin line).
+def match(ctx: Context, text: str | None, eval_file: Path | None, misses: bool, as_json: bool):
+    """Show how a message is understood: one JSON object with the intent, the reply language, the
+    rules that matched and the intent model's top three (with no TEXT, one per stdin line).
+
+    With --eval FILE.tsv (columns text, intent (accepted intents separated by |), lang), print the
+    accuracy per intent and the most confused pairs, to measure a change to the examples.
 
     \b
-    Example:
-      derechos match "me agarro la migra"
+    Examples:
+      derechos match "mi patron no me paga"
+      derechos match --eval tests/data/blind-a.tsv --misses
     """
     content = ctx.content()
+    if eval_file is not None:
+        from ..evaluation import evaluate, read_rows
+        try:
+            rows = read_rows(eval_file)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        report = evaluate(content.matcher, content.catalog, rows)
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+            return
+        for line in report.lines():
+            click.echo(line)
+        if misses:
+            click.echo("\nmisses (text, expected, understood as):")
+            for text_, expected, got in report.misses:
+                click.echo(f"  {text_!r}  {expected}  ->  {got}")
+        return
     lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
     for line in lines:
         result = content.matcher.match(line)
@@ -209,9 +234,10 @@ def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages
     Example:
       derechos content preview asylum --lang es --channel sms --all-pages
     """
-    from .. import conversation, sms
+    from .. import conversation
     from ..conversation import State
     from ..messages import InboundMessage
+    from ..preview import phone_view
     loaded = ctx.content()
     catalog = loaded.catalog
     if lang not in catalog.languages:
@@ -234,15 +260,11 @@ def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages
         outcome = conversation.handle(inbound, state, catalog, loaded.matcher)
         state = outcome.state
         for reply in outcome.replies:
-            shown = sms.render(reply.body, channel, fold=ctx.config.sms_fold)
-            info = sms.segment_info(shown)
-            header = f"[{channel} · {lang}"
-            header += f" · {info.encoding} · {info.segments} segment(s) · {info.characters} chars]" if channel == "sms" \
-                else f" · {info.characters} chars]"
-            click.echo(header)
-            click.echo(shown)
-            if reply.media_url:
-                click.echo(f"[media: {reply.media_url}]")
+            view = phone_view(reply.body, channel, lang, fold=ctx.config.sms_fold, media_url=reply.media_url)
+            click.echo(view.header())
+            click.echo(view.text)
+            if view.media_url:
+                click.echo(f"[media: {view.media_url}]")
             click.echo()
 
 
@@ -288,3 +310,27 @@ def content_import_po(ctx: Context, po_file: Path, status: str | None):
         raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
     for line in report.lines():
         click.echo(line)
+
+
+@content.command("misses")
+@click.option("--days", type=int, default=None, help="How many days back (default: MISSES_DAYS).")
+@click.option("--last", type=int, default=50, show_default=True, help="How many groups to show.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def content_misses(ctx: Context, days: int | None, last: int, as_json: bool):
+    """Questions the bot could not answer (digits, emails and links removed; no person), grouped by
+    similar text, most asked first: what to write next."""
+    keep = ctx.config.misses_days
+    if not keep:
+        raise click.ClickException("questions not answered are not recorded (MISSES_DAYS=off)")
+    days = min(days or keep, keep)
+    groups = ctx.runtime.store.misses.top(days, limit=last)
+    if as_json:
+        click.echo(json.dumps([{"example": g.example, "count": g.count, "variants": list(g.variants)}
+                               for g in groups], ensure_ascii=False))
+        return
+    if not groups:
+        click.echo(f"no questions left unanswered in the last {days} day(s)")
+    for g in groups:
+        more = f"  (+{len(g.variants) - 1} similar)" if len(g.variants) > 1 else ""
+        click.echo(f"{g.count:>6}  {g.example}{more}")

@@ -391,7 +391,7 @@ def subscribers_forget(ctx, number, as_):
 
 @main.group()
 def handoff():
-    """Requests to talk to a person or an interpreter: list, take, close.
+    """Requests to talk to a person or an interpreter: list, take, reply, close.
 
     \b
     Example:
@@ -447,7 +447,7 @@ def handoff_take(ctx, handoff_id, force, as_):
                                    "over with --force (the audit trail records it)") from None
     if item is None:
         raise click.ClickException(f"no hand-off '{handoff_id}'")
-    click.echo(store.handoffs.address(handoff_id) or "(no number: the request is closed)")
+    click.echo(organizer.show_number(store, handoff_id, _name(as_)) or "(no number: the request is closed)")
 
 
 @handoff.command("close")
@@ -461,6 +461,28 @@ def handoff_close(ctx, handoff_id, as_):
     Example:
       derechos handoff close 1a2b3c4d5e
     """
-    if _call(organizer.close_handoff, ctx.runtime.store, handoff_id, _name(as_)) is None:
+    if _call(organizer.close_handoff, ctx.runtime.store, handoff_id, _name(as_),
+             ctx.config.conversation_retention_days) is None:
         raise click.ClickException(f"no hand-off '{handoff_id}'")
     click.echo(f"closed {handoff_id}")
+
+
+@handoff.command("reply")
+@click.argument("handoff_id")
+@click.argument("text")
+@as_option
+@pass_ctx
+def handoff_reply(ctx, handoff_id, text, as_):
+    """Answer the person through the bot's own number (same rate, STOP rules and WhatsApp window as
+    every message); the text is kept in the conversation's encrypted thread.
+
+    \b
+    Example:
+      derechos handoff reply 1a2b3c4d5e "Hola, soy Ana de la organización. ¿En qué te ayudo?"
+    """
+    from ..conversations import ConversationError, reply
+    try:
+        entry = reply(ctx.runtime, handoff_id, text, _name(as_))
+    except (ConversationError, organizer.NotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"queued reply {entry} to hand-off {handoff_id}")

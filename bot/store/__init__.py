@@ -18,14 +18,18 @@ from .base import DAY, UnitOfWork
 from .broadcasts import Broadcasts
 from .deliveries import Deliveries
 from .handoffs import Handoffs
+from .imports import Imports
 from .limits import Limits
 from .links import Links
 from .metrics import Metrics
+from .misses import Misses
+from .organizers import Organizers
 from .outbox import Outbox
 from .people import Arrival, People
 from .resends import Resends
 from .subscribers import Subscribers
 from .templates import Templates
+from .threads import Threads
 
 __all__ = ["Arrival", "DAY", "Store", "UnitOfWork"]
 
@@ -52,6 +56,12 @@ class Store:
         self.links = Links(*args)
         self.templates = Templates(*args)
         self.resends = Resends(*args)
+        # The organizer console (issue 12): accounts, conversation threads, questions not answered.
+        self.organizers = Organizers(*args)
+        self.threads = Threads(*args)
+        self.misses = Misses(*args)
+        self.imports = Imports(*args)
+        self.people.conversation_key = self.threads.mark_key   # read with each arrival
 
     def unit(self) -> UnitOfWork:
         """A transaction: commands queue on it and run together when the `with` block ends."""
@@ -164,4 +174,5 @@ class Store:
                 self.deliveries.forget(uow, each, sids[each])
                 self.resends.forget(uow, sids[each])
                 self.handoffs.forget(uow, each, handoff_ids[each])
+                self.threads.forget(uow, each, handoff_ids[each])
             self.links.forget(uow, refs)

@@ -16,13 +16,15 @@ RATE_TTL = 120
 OPTOUT_LOG_SECONDS = DAY
 
 # One round trip for what the webhook must know. KEYS: seen mark, this minute's counter, state,
-# opt-out hash. ARGV: ref, seen ttl, counter ttl. Returns {first, count this minute, state, opted out}.
+# opt-out hash, open-conversation mark. ARGV: ref, seen ttl, counter ttl. Returns {first, count this
+# minute, state, opted out, id of the open conversation with an organizer or false}.
 _ARRIVAL = """
 local first = redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[2])
 if not first then return {0, 0, false, 0} end      -- delivered again: answered already, not counted
 local count = redis.call('INCR', KEYS[2])
 if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
-return {first and 1 or 0, count, redis.call('GET', KEYS[3]) or false, redis.call('HEXISTS', KEYS[4], ARGV[1])}
+return {first and 1 or 0, count, redis.call('GET', KEYS[3]) or false, redis.call('HEXISTS', KEYS[4], ARGV[1]),
+        redis.call('GET', KEYS[5]) or false}
 """
 
 
@@ -33,23 +35,26 @@ class Arrival:
     first: bool
     count_this_minute: int
     state: State
+    conversation: str | None = None    # the hand-off whose organizer the person is talking to
 
 
 class People(Noun):
     def __init__(self, *args):
         super().__init__(*args)
         self._arrival = self.r.register_script(_ARRIVAL)
+        self.conversation_key = lambda ref: self.key("conv", ref)   # set by the Store to the threads' key
 
     # --- arrival and state ---------------------------------------------------------------------
 
     def arrive(self, message_sid: str, ref: str) -> Arrival:
         """Mark the MessageSid seen, count the sender's message, and read their state, at once."""
         minute = str(int(time.time() // 60))
-        first, count, raw, opted_out = self._arrival(
+        first, count, raw, opted_out, conversation = self._arrival(
             keys=[self.key("seen", message_sid), self.key("rate", ref, minute), self.key("state", ref),
-                  self.key("optout")], args=[ref, SEEN_TTL, RATE_TTL])
+                  self.key("optout"), self.conversation_key(ref)], args=[ref, SEEN_TTL, RATE_TTL])
         return Arrival(first=bool(first), count_this_minute=int(count),
-                       state=self._decode_state(ref, raw, bool(opted_out)))
+                       state=self._decode_state(ref, raw, bool(opted_out)),
+                       conversation=decode(conversation) if conversation else None)
 
     def load_state(self, ref: str) -> State:
         with self.r.pipeline(transaction=False) as pipe:

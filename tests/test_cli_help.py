@@ -30,7 +30,7 @@ def test_help_says_what_it_does_and_gives_an_example(path, command):
     assert len(description.split()) >= 4, f"derechos {' '.join(path)}: no description"
     assert re.search(r"Examples?:", result.output), f"derechos {' '.join(path)}: no example"
     example = re.split(r"Examples?:", result.output, maxsplit=1)[1].strip().splitlines()[0].strip()
-    assert example.startswith("derechos " + " ".join(path)), example
+    assert ("derechos " + " ".join(path)).strip() in example, example
     for param in command.params:
         if isinstance(param, click.Option) and not param.hidden and not param.is_flag and param.name != "help":
             assert param.help or param.metavar, f"derechos {' '.join(path)} {param.opts[0]}: no help"

@@ -319,7 +319,12 @@ def content_import_po(ctx: Context, po_file: Path, status: str | None):
 @pass_ctx
 def content_misses(ctx: Context, days: int | None, last: int, as_json: bool):
     """Questions the bot could not answer (digits, emails and links removed; no person), grouped by
-    similar text, most asked first: what to write next."""
+    similar text, most asked first: what to write next.
+
+    \b
+    Example:
+      derechos content misses --days 7
+    """
     keep = ctx.config.misses_days
     if not keep:
         raise click.ClickException("questions not answered are not recorded (MISSES_DAYS=off)")

@@ -273,6 +273,11 @@ def settings_for(settings: dict, lang: str, languages: dict[str, Language]) -> d
     return {k: (_setting_for(v, lang, languages) if isinstance(v, dict) else v) for k, v in settings.items()}
 
 
+def fill_placeholders(text: str, values: dict[str, str]) -> str:
+    """`text` with each {name} of `values` replaced by its value; other braces are kept."""
+    return _fill(text, values)
+
+
 def placeholders(text: str) -> set[str]:
     """Names in braces, e.g. {help_line}."""
     names = set()
@@ -580,6 +585,61 @@ def _read_system(reader: _Reader, path: Path, base: bool):
                 reader.error(path, where.get("commands", 1), f"missing command words for '{command}'")
                 ok = False
     return texts, commands, examples, labels, where   # what was read; errors are in reader.problems
+
+
+# --- parsing one file, for tools that edit the content (bot/po.py) ------------------------------
+
+@dataclass(frozen=True)
+class SystemFile:
+    """One system.yml as written (placeholders not filled), and the file line of each key."""
+
+    path: Path
+    messages: dict[str, str]
+    commands: dict[str, tuple[str, ...]]
+    examples: dict[str, tuple[str, ...]]
+    sections: dict[str, str]                 # section id -> label
+    lines: dict[str, int]                    # "welcome", "commands.stop", "examples.menu[2]" -> line
+
+
+class _GivenText(_Reader):
+    """A reader that takes the text of one file from the caller instead of the disk."""
+
+    def __init__(self, root: Path, path: Path, text: str | None):
+        super().__init__(Path(root))
+        self.given = {Path(path): text} if text is not None else {}
+
+    def read_text(self, path: Path) -> str | None:
+        return self.given[path] if path in self.given else super().read_text(path)
+
+
+def parse_topic(root: Path, path: Path, lang: str, text: str | None = None) -> tuple[Topic | None, list[Problem]]:
+    """One topic file of `lang` as written, or `text` read as if it were that file.
+
+    Placeholders are not filled. Returns the topic (None when it cannot be read at all) and every
+    problem found in the file, errors and warnings; checks across files are left to check_content.
+    """
+    reader = _GivenText(root, path, text)
+    return _read_topic(reader, Path(path), lang), reader.problems
+
+
+def parse_system(root: Path, path: Path, lang: str, text: str | None = None) -> tuple[SystemFile | None, list[Problem]]:
+    """One system.yml of `lang` as written, or `text` read as if it were that file; like parse_topic."""
+    reader = _GivenText(root, path, text)
+    result = _read_system(reader, Path(path), base=lang in BASE_LANGS)
+    if result is None:
+        return None, reader.problems
+    texts, commands, examples, labels, where = result
+    return SystemFile(Path(path), texts, commands, examples, labels, where), reader.problems
+
+
+def field_line(topic: Topic, name: str, i: int | None = None) -> int:
+    """The file line of a front-matter field of a topic read from its file (of item `i` of a list)."""
+    return _line(topic, name, i)
+
+
+def page_line(topic: Topic, i: int) -> int:
+    """The file line where page `i` (from 0) of a topic read from its file starts."""
+    return _page_line(topic, i)
 
 
 def read_menu(reader: _Reader, root: Path) -> tuple[Section, ...]:

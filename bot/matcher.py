@@ -43,9 +43,11 @@ MIN_SCORE = 2.0          # below this, `unknown`: better to offer the menu than 
 # DELETE_SURE; two topics within CLARIFY_MARGIN of each other (and both above CLARIFY_MIN) get a question.
 MIN_PROBABILITY = 0.20
 STOP_SURE, STOP_ASK = 0.80, 0.40
+STOP_CERTAIN = 0.95      # at this, any wording (not a question, nobody else's "won't stop") is carried out
 DELETE_SURE = 0.70
+START_SURE = 0.60        # the model never subscribes anyone on a guess
 CLARIFY_MARGIN, CLARIFY_MIN = 0.10, 0.25
-LANG_SURE = 0.75         # the model's probability of English above which (or below 1 - it) it decides
+LANG_SURE = 0.70         # the model's probability of English above which (or below 1 - it) it decides
 # Words that make a message an emergency (with a topic that has one): the answer starts with the line to call.
 URGENT_WORDS = frozenset("""ahora ahorita urgente urgencia emergencia auxilio socorro rapido apurate ayudenme
     tocando golpeando afuera llevaron llevan sangre sangrando desmayo desmayado respira now urgent emergency
@@ -424,7 +426,11 @@ class Matcher:
             return Match("unknown", lang, 0.0, number=number, matched=numbered[0])
         titled = self.index.titles.get(" ".join(words))
         if titled:
+            if lang is None and self.model is not None:   # "asylum": a topic's name tells the language
+                lang = self._model_lang(words, lang, self.model.predict(text, words=words).p_english)
             return Match(titled, lang, 10.0, matched=" ".join(words))
+        if len(words) <= 3 and all(w in STOPWORDS["es"] or w in STOPWORDS["en"] for w in words):
+            return Match("unknown", lang, 0.0)            # "si", "no", "yes": no question in it
         if self.model is not None:
             return self._model_match(text, words, lang)
         return self._match_topic(words, lang)
@@ -432,8 +438,8 @@ class Matcher:
     # --- the intent model ----------------------------------------------------------------------
 
     def _model_match(self, text: str, words: list[str], lang: str | None) -> Match:
-        keyword = self._match_topic(words, lang)
-        prediction = self.model.predict(text, self.keyword_scores(text))
+        scores, best_hit = self._topic_scores(words)
+        prediction = self.model.predict(text, dict(scores), words if len(words) < MAX_TOKENS else None)
         lang = self._model_lang(words, lang, prediction.p_english)
         ranked = prediction.ranked
         top, p = ranked[0]
@@ -448,7 +454,7 @@ class Matcher:
                 if target is None:
                     return Match("unknown", lang, probability, model=shown, **extra)
                 return Match("language", lang, probability, model=shown, language=target, **extra)
-            hits = keyword.hits if keyword.intent == intent else ()
+            hits = tuple(sorted((h for h in best_hit.values() if h.topic == intent), key=lambda h: -h.weight))
             return Match(intent, lang, probability, hits, model=shown, urgent=urgent and intent not in NON_TOPICS,
                          **extra)
 
@@ -456,13 +462,15 @@ class Matcher:
             short, ours = len(words) <= 6, any(w in OUR_MESSAGES for w in words)
             hedged = (any(w in NOT_OURS for w in words[1:]) or "?" in text
                       or any(a in NEGATIONS and b in STOP_VERBS for a, b in zip(words, words[1:])))
-            if p >= STOP_SURE and (short or ours) and not hedged:
+            if not hedged and (p >= STOP_CERTAIN or (p >= STOP_SURE and (short or ours))):
                 return as_match("stop", p)
             if p >= STOP_ASK:
                 return Match("confirm_stop", lang, p, model=shown)
             ranked = ranked[1:]
-        elif top == "delete" and p < DELETE_SURE:
+        elif (top == "delete" and p < DELETE_SURE) or (top == "start" and p < START_SURE):
             ranked = ranked[1:]
+            if ranked[0][0] == "stop" and ranked[0][1] >= STOP_ASK / 2:
+                return Match("confirm_stop", lang, ranked[0][1], model=shown)
         top, p = ranked[0]
         if top == "unknown" or p < MIN_PROBABILITY:
             return Match("unknown", lang, p, model=shown, runner_up=(top, p))

@@ -41,13 +41,24 @@ def group_key(scrubbed: str) -> str:
     return " ".join("#" if w == "numhash" else w for w in words)[:MAX_CHARS]
 
 
-def is_miss(intent: str, score: float, has_hits: bool, low_score: float) -> bool:
-    """`unknown`, or a topic matched on weak evidence (commands and menu numbers never are).
+LOW_PROBABILITY = 0.5      # a topic the intent model chose with less than this is a question worth seeing
+
+
+def is_miss(intent: str, score: float, has_hits: bool, low_score: float, by_model: bool = False) -> bool:
+    """`unknown`, or a topic chosen on weak evidence: a keyword score under `low_score`, or (by the
+    intent model) a probability under LOW_PROBABILITY. Commands and menu numbers never are.
 
     >>> is_miss("unknown", 0.0, False, 2.5), is_miss("asylum", 2.1, True, 2.5), is_miss("menu", 1.0, False, 2.5)
     (True, True, False)
+    >>> is_miss("about", 0.36, False, 2.5, by_model=True), is_miss("menu", 0.3, False, 2.5, by_model=True)
+    (True, False)
     """
-    return intent == "unknown" or (has_hits and score < low_score)
+    if intent == "unknown":
+        return True
+    if by_model:
+        from .matcher import NON_TOPICS
+        return intent not in NON_TOPICS and not intent.startswith("section:") and score < LOW_PROBABILITY
+    return has_hits and score < low_score
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,11 @@ def clean_surrogates(text: str) -> str:
     return _NOT_TEXT.sub("", text)
 
 
+# A few emoji are words people send alone: a wave is a greeting, a thumbs up is "ok".
+EMOJI_WORDS = {"👋": " hola ", "👍": " ok ", "👌": " ok ", "✅": " ok ", "🆗": " ok "}
+_EMOJI = re.compile("|".join(map(re.escape, EMOJI_WORDS)))
+
+
 def normalize(text: str) -> str:
     """What matching compares: lower case, no accents, no punctuation or emoji, one space between words.
 
@@ -68,9 +73,13 @@ def normalize(text: str) -> str:
     ('kiche', 'qanjobal')
     >>> normalize("tengo 3 hijos")
     'tengo 3 hijos'
+    >>> normalize("👋"), normalize("gracias 👍🏽")
+    ('hola', 'gracias ok')
     """
     # Apostrophes first: NFKC would turn ´ into a space and an accent.
     text = fold_apostrophes(clean_surrogates(text))
+    if not text.isascii():
+        text = _EMOJI.sub(lambda m: EMOJI_WORDS[m.group(0)], text)
     text = strip_accents(unicodedata.normalize("NFKC", text).casefold())
     text = _REPEATS.sub(r"\1", text)
     text = _NON_WORD.sub(" ", text)

@@ -208,3 +208,82 @@ def test_language_and_region_in_one_message(content):
     assert person.state.lang == "mixteco" and person.state.region == "guerrero" and not person.state.awaiting_region
     assert "guerrero" in outcome.replies[0].body
     assert Person(content).says("la gente de mexico se va por el tlcan").match.intent != "language"
+
+
+# --- understanding in natural words (the intent model) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def served():
+    from bot.runtime import LiveContent
+    content = LiveContent(ROOT / "content", {"help_line": "1-800-555-0100"}).get()
+    return content.catalog, content.matcher
+
+
+def test_two_close_topics_get_one_numbered_question_and_the_number_picks(served):
+    catalog, matcher = served
+    person = Person(served)
+    outcome = None
+    for text in ("me lastime en el trabajo y el patron no me paga los dias", "me corrieron porque me lastime"):
+        outcome = person.says(text)
+        if outcome.match.clarify:
+            break
+    if not outcome.match.clarify:      # the model may be sure of both: then the question is tested directly
+        from bot.matcher import Match
+        outcome = handle(InboundMessage("sms", "+15550101", "x", "SMx"), State(),
+                         catalog, type("M", (), {"match": lambda self, *a: Match("labor", "es", 0.4,
+                                                                                   clarify=("labor", "injury")),
+                                                 "choice": lambda self, *a: None})())
+        person.state = outcome.state
+    first, second = outcome.match.clarify
+    [reply] = outcome.replies
+    assert catalog.label(first, "es") in reply.body and catalog.label(second, "es") in reply.body
+    assert [c.id for c in reply.choices] == [first, second] and reply.style == "buttons"
+    assert person.says("2").match.intent == second
+
+
+@pytest.mark.parametrize("text, intent", [("puedes escribirme en ingles?", "language"),
+                                          ("me pasan con alguien de carne y hueso?", "human"),
+                                          ("gracias", "thanks"), ("holiii", "menu"),
+                                          ("ya no quiero que me escriban nada", "stop"),
+                                          ("porfa borrenme de su lista y de todo", "delete")])
+def test_commands_in_natural_words(served, text, intent):
+    outcome = Person(served).says(text)
+    # Removing me from your list "and everything" is an opt-out and a delete request at once: either is right.
+    accepted = {"stop": {"stop", "confirm_stop"}, "delete": {"delete", "stop", "confirm_stop"}}.get(intent, {intent})
+    assert outcome.match.intent in accepted, outcome.match
+
+
+@pytest.mark.parametrize("text", ["how do i stop an eviction", "me dieron de baja del trabajo", "alto el fuego"])
+def test_a_stop_word_in_another_sense_is_never_an_opt_out(served, text):
+    outcome = Person(served).says(text)
+    assert outcome.match.intent != "stop" and not any(e.kind == "opt_out" for e in outcome.events)
+
+
+def test_an_unclear_opt_out_asks_with_the_word_that_does_it(served):
+    catalog, _ = served
+    from bot.matcher import Match
+    matcher = type("M", (), {"match": lambda self, *a: Match("confirm_stop", "es", 0.6),
+                             "choice": lambda self, *a: None})()
+    outcome = handle(InboundMessage("sms", "+15550101", "ya estuvo", "SMy"), State(), catalog, matcher)
+    [reply] = outcome.replies
+    assert reply.body == catalog.text("confirm_stop", "es") and "BAJA" in reply.body
+    assert outcome.events == () and [c.id for c in reply.choices] == ["stop", "menu"]
+
+
+@pytest.mark.parametrize("text, topic", [("la migra esta tocando mi puerta ahorita", "ice-encounter"),
+                                         ("MY SON IS 12 AND BORDER PATROL HAS HIM", "minors"),
+                                         ("me duele el pecho y no puedo respirar", "health")])
+def test_an_emergency_gets_a_line_to_call_in_its_first_sms(served, text, topic):
+    import re
+
+    from bot import sms
+    outcome = Person(served).says(text)
+    [reply] = outcome.replies
+    assert re.search(r"\d{3}", sms.render(reply.body, "sms")[:153]), reply.body
+
+
+def test_short_english_is_answered_in_english(served):
+    for text in ("lol", "wrong number", "thx"):
+        person = Person(served)
+        person.says(text)
+        assert person.state.lang == "en", text

@@ -1,8 +1,6 @@
-"""The matcher on the labelled evaluation set, its priority rules, and bad input."""
+"""The matcher (rules, then the intent model) on the labelled sets, its priority rules, and bad input."""
 from __future__ import annotations
 
-import csv
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -10,79 +8,63 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import load_catalog
-from bot.conversation import State, reply_language
+from bot.evaluation import evaluate, read_rows
 from bot.matcher import Matcher
+from bot.runtime import LiveContent
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL = Path(__file__).parent / "data" / "eval.tsv"
-COMMANDS = {"stop", "help", "start", "language"}
+DATA = Path(__file__).parent / "data"
+SETTINGS = {"help_line": "1-800-555-0100"}
 
 
 @pytest.fixture(scope="module")
 def matcher():
-    return Matcher(load_catalog(ROOT / "content"))
+    """The matcher as it serves: rules first, then the intent model trained on the content."""
+    return LiveContent(ROOT / "content", SETTINGS).get().matcher
 
 
-def load_eval():
-    with EVAL.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+@pytest.fixture(scope="module")
+def rules_only():
+    """A content tree without examples still works: rules and keywords alone."""
+    return Matcher(load_catalog(ROOT / "content", SETTINGS))
 
 
-def evaluate(matcher):
-    rows, results = load_eval(), []
-    for row in rows:
-        m = matcher.match(row["text"])
-        intent = m.intent
-        lang = m.language if intent == "language" else reply_language(m, State(), matcher.catalog)
-        results.append((row, intent, lang))
-    return results
-
-
-def test_evaluation_set_accuracy(matcher, capsys):
-    results = evaluate(matcher)
-    per = defaultdict(Counter)
-    misses = []
-    for row, intent, lang in results:
-        ok = intent == row["intent"]
-        per[row["intent"]]["ok" if ok else "miss"] += 1
-        if not ok:
-            misses.append(f"  {row['text']!r}: expected {row['intent']}, got {intent}")
+def report(matcher, name: str, capsys):
+    result = evaluate(matcher, matcher.catalog, read_rows(DATA / name))
     with capsys.disabled():
-        print(f"\nevaluation set: {len(results)} messages")
-        for intent in sorted(per):
-            c = per[intent]
-            print(f"  {intent:<15} {c['ok']:>3}/{c['ok'] + c['miss']:<3} {100 * c['ok'] / (c['ok'] + c['miss']):5.1f}%")
-        if misses:
-            print("misses:\n" + "\n".join(misses))
-    topic_rows = [(r, i) for r, i, _ in results if r["intent"] not in COMMANDS | {
-        "menu", "delete", "human", "more", "unknown"}]
-    topic_accuracy = sum(r["intent"] == i for r, i in topic_rows) / len(topic_rows)
-    assert len(results) >= 300
-    assert topic_accuracy >= 0.95, f"top-1 topic accuracy {topic_accuracy:.1%}"
-    for command in COMMANDS:
-        rows = [(r, i) for r, i, _ in results if r["intent"] == command]
-        assert rows and all(r["intent"] == i for r, i in rows), f"{command} must be 100%"
+        print(f"\n{name}: " + "\n".join(result.lines(top=8)))
+    return result
 
 
-def test_held_out_set(matcher, capsys):
-    """A second set written without seeing the content or the first set: an honest estimate.
-
-    The content was tuned (in general terms) against eval.tsv, never against this one; the floor here
-    only catches regressions.
-    """
-    with (Path(__file__).parent / "data" / "holdout.tsv").open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    topics = [r for r in rows if r["intent"] not in COMMANDS | {"menu", "delete", "human", "more", "unknown"}]
-    accuracy = sum(matcher.match(r["text"]).intent == r["intent"] for r in topics) / len(topics)
-    with capsys.disabled():
-        print(f"\nheld-out set: {len(rows)} messages, topic accuracy {accuracy:.1%}")
-    assert accuracy >= 0.90
+# Floors, not targets: they catch a regression. The figures (and the honest one, on a blind set
+# scored once at the end) are in bench/README.md.
+@pytest.mark.parametrize("name, floor, lang_floor", [("eval.tsv", 0.96, 0.96), ("holdout.tsv", 0.94, 0.96),
+                                                     ("blind-a.tsv", 0.93, 0.96)])
+def test_accuracy_on_the_evaluation_sets(matcher, capsys, name, floor, lang_floor):
+    result = report(matcher, name, capsys)
+    assert result.total >= 200
+    assert result.accuracy >= floor, f"{name}: {result.accuracy:.1%}"
+    assert result.lang_accuracy >= lang_floor, f"{name}: language {result.lang_accuracy:.1%}"
 
 
-def test_reply_language_on_the_evaluation_set(matcher):
-    results = evaluate(matcher)
-    wrong = [(r["text"], r["lang"], lang) for r, _, lang in results if r["lang"] != lang]
-    assert len(wrong) / len(results) <= 0.05, wrong[:20]
+def test_every_clear_opt_out_is_recognised_and_no_other_sense_is_an_opt_out(matcher):
+    """stopwords.tsv, written blind: 304 messages that use stop words in other senses, 84 opt-outs in
+    natural words. An opt-out is carried out, or (when the model is not sure) asked about with the
+    word that does it; a message in another sense is never carried out as an opt-out."""
+    rows = read_rows(DATA / "stopwords.tsv")
+    traps = [r for r in rows if "stop" not in r.intents]
+    opt_outs = [r for r in rows if r.intents == ("stop",)]
+    assert len(traps) >= 200 and len(opt_outs) >= 60
+    false = [r.text for r in traps if matcher.match(r.text).intent == "stop"]
+    missed = [r.text for r in opt_outs if matcher.match(r.text).intent not in ("stop", "confirm_stop")]
+    assert false == []
+    assert len(missed) <= 2, missed
+
+
+def test_rules_and_keywords_alone_still_understand(rules_only):
+    assert rules_only.model is None
+    assert rules_only.match("mi patron no me paga").intent == "labor"
+    assert rules_only.match("STOP").intent == "stop"
 
 
 @pytest.mark.parametrize("text", ["STOP", "stop", "Stop.", "stop please", "STOP!!!", "baja", "baja por favor",
@@ -112,7 +94,7 @@ def test_language_names_and_autonyms_select_the_language(matcher):
 def test_numbers_pick_from_the_last_menu(matcher):
     assert matcher.match("2", menu=["housing", "health"]).intent == "health"
     assert matcher.match("3", menu=["housing", "health"]).intent == "unknown"
-    assert matcher.match("opcion 1").intent == matcher.catalog.topic_ids[0]
+    assert matcher.match("opcion 1").intent == matcher.catalog.top_menu()[0]
 
 
 def test_start_with_a_tag(matcher):

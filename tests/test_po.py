@@ -1,7 +1,7 @@
 """Gettext catalogs for translators: export, import, and a round trip that loses nothing.
 
-Two trees: a copy of the project's content/, and a tiny hand-made one (with ñ, á, emoji and ꞌ)
-that must pass every content check. Texts written "for" Mam are marked TEST-MAM: test data,
+Two trees: a copy of the project's content/, and a tiny hand-made one in the same format (with ñ,
+á, emoji and ꞌ; sections, examples, a setting per language) that loads without errors. Texts written "for" Mam are marked TEST-MAM: test data,
 not Mam.
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ from babel.messages.pofile import read_po, write_po
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.catalog import BASE_LANGS, COMMANDS, SYSTEM_KEYS, check_content, load_catalog
+from bot.catalog import (BASE_LANGS, COMMANDS, OPTIONAL_SYSTEM_KEYS, SECTION_KEYS, SYSTEM_KEYS, check_content,
+                         load_catalog)
 from bot.errors import ContentError
 from bot.po import ImportReport, export_po, import_po
 
@@ -31,9 +32,19 @@ TINY = {
     "settings.yml": """\
         org_name: "Derechos"
         help_line: "1-800-555-0100"
-        help_hours: "9-17"
+        # One value per language: the export shows the target language's.
+        help_hours:
+          es: "9 a 17 h"
+          en: "9am-5pm"
         legal_directory: "example.org/legal"
         emergency: "911"
+        """,
+    "menu.yml": """\
+        sections:
+          - id: border
+            topics: [asylum]
+          - id: services
+            topics: [health]
         """,
     "es/language.yml": """\
         id: es
@@ -65,20 +76,30 @@ TINY = {
         welcome: "Hola, soy {org_name}."
         menu_header: "Responde con un número:"
         menu_footer: "AYUDA: ayuda. STOP: salir."
-        more_hint: "MÁS: sigue."
+        more_hint: "MÁS: sigue. PERSONA: hablar con alguien."
         more_end: "MENU: temas."
+
+        # Nombres de las secciones del menú.
+        sections:
+          border: "Asilo y frontera"
+          services: "Salud"
+        section_header: "{section}. Responde con un número:"
+        section_footer: "MENU: inicio."
 
         help: |
           {org_name}: información general, no es consejo legal. Llama al {help_line} ({help_hours}). Responde STOP para salir.
         stop: "Listo, ya no recibirás mensajes."
         start: "Listo, recibirás mensajes."
+        thanks: "¡De nada! MENU: temas."
+        confirm_stop: "¿Quieres dejar de recibir mensajes? Responde BAJA."
+        clarify: "¿Es sobre 1) {first} o 2) {second}? Responde 1 o 2."
+        urgent_note: "Si corres peligro, llama al {emergency}."
         not_understood: "Perdón, no entendí. Escribe MENU."
         language_changed: "Listo, en español."
         fallback_notice: "Este tema aún no está en {language}; va en español."
         interpreter: "Pediremos un intérprete de {language}. Llama al {help_line}."
         handoff: "Una persona te responderá. Horario: {help_hours}."
         deleted: "Borramos tus datos."
-        rate_limited: "Espera unos minutos."
         ask_region: "¿De qué pueblo eres?"
         region_saved: "Anotamos: {region}."
 
@@ -92,6 +113,16 @@ TINY = {
           delete: [BORRAR MIS DATOS]
           human: [PERSONA, HABLAR CON ALGUIEN]
           interpreter: [INTERPRETE, INTÉRPRETE]
+          thanks: [GRACIAS]
+
+        # Mensajes como los escribe la gente.
+        examples:
+          menu:
+            - "q temas tienen"
+          stop:
+            - "ya no quiero que me escriban"
+          language:
+            - "escribeme en ingles"
         """,
     "en/system.yml": """\
         # System messages (test). Comments must survive an import.
@@ -99,20 +130,30 @@ TINY = {
         welcome: "Hi 🙂, this is {org_name}."
         menu_header: "Reply with a number:"
         menu_footer: "HELP: help. STOP: quit."
-        more_hint: "MORE: next."
+        more_hint: "MORE: next. PERSON: talk to someone."
         more_end: "MENU: topics."
+
+        # Names of the menu sections.
+        sections:
+          border: "Asylum and border"
+          services: "Health"
+        section_header: "{section}. Reply with a number:"
+        section_footer: "MENU: start."
 
         help: |
           {org_name}: general information, not legal advice. Call {help_line} ({help_hours}). Reply STOP to quit.
         stop: "Done, no more messages."
         start: "Done, you will get messages."
+        thanks: "You're welcome! MENU: topics."
+        confirm_stop: "Do you want to stop getting messages? Reply STOP."
+        clarify: "Is it about 1) {first} or 2) {second}? Reply 1 or 2."
+        urgent_note: "If you are in danger, call {emergency}."
         not_understood: "Sorry, I did not understand. Write MENU."
         language_changed: "OK, in English: ñ á ꞌ."
         fallback_notice: "This topic is not in {language} yet; here it is in Spanish."
         interpreter: "We will ask for a {language} interpreter. Call {help_line}."
         handoff: "A person will answer. Hours: {help_hours}."
         deleted: "We deleted your data."
-        rate_limited: "Please wait a few minutes."
         ask_region: "What town are you from?"
         region_saved: "Noted: {region}."
 
@@ -126,19 +167,34 @@ TINY = {
           delete: [DELETE MY DATA]
           human: [PERSON, TALK TO SOMEONE]
           interpreter: [INTERPRETER, TRANSLATOR]
+          thanks: [THANKS, THANK YOU]
+
+        # Messages as people write them.
+        examples:
+          menu:
+            - "what topics do u have"
+          stop:
+            - "pls stop texting me"
+          language:
+            - "hablame en español"
         """,
     "es/asylum.md": """\
         ---
         title: Pedir asilo
-        menu: 1
         label: Asilo
         status: reviewed
+        urgent: false
+        as_of: 2026-12-01
+        review_by: 2027-03-01
         keywords:
           - asilo
           - refugio
         phrases:
           - pedir asilo
           - miedo de volver
+        examples:
+          - como pido asilo
+          - "tengo miedo de regresar: q hago"
         related: [health]
         sources:
           - "Ley de Inmigración, sección 208"
@@ -152,26 +208,32 @@ TINY = {
     "es/health.md": """\
         ---
         title: "Salud: tu derecho"
-        menu: 2
         label: Salud
         status: reviewed
+        urgent: true
+        as_of: 2026-12-01
+        review_by: 2027-03-01
         keywords:
           - salud
           - clínica
         phrases:
           - estoy enfermo
+        examples:
+          - me duele mucho el pecho
         related: [asylum]
         sources:
           - "EMTALA"
         ---
-        En una emergencia, el hospital te atiende. Llama al {emergency}.
+        En una emergencia, el hospital te atiende. Llama al {emergency}. PERSONA: hablar con alguien.
         """,
     "en/asylum.md": """\
         ---
         title: Asking for asylum — ñ á ꞌ
-        menu: 1
         label: Asylum
         status: reviewed
+        urgent: false
+        as_of: 2026-12-01
+        review_by: 2027-03-01
         keywords:
           - asylum
           - refugee
@@ -179,6 +241,9 @@ TINY = {
         phrases:
           - ask for asylum
           - afraid to go back
+        examples:
+          - how do i ask for asylum
+          - "im scared to go back 🙏 what do i do"
         related: [health]
         sources:
           - "Immigration and Nationality Act, section 208"
@@ -192,19 +257,23 @@ TINY = {
     "en/health.md": """\
         ---
         title: "Health: your right"
-        menu: 2
         label: Health
         status: reviewed
+        urgent: true
+        as_of: 2026-12-01
+        review_by: 2027-03-01
         keywords:
           - health
           - clinic
         phrases:
           - i am sick
+        examples:
+          - my chest hurts a lot
         related: [asylum]
         sources:
           - "EMTALA"
         ---
-        In an emergency, the hospital must see you. Call {emergency}.
+        In an emergency, the hospital must see you. Call {emergency}. PERSON: talk to someone.
         """,
 }
 
@@ -289,16 +358,17 @@ def raw_topic(path: Path) -> dict:
 
 
 def topic_fields(root: Path, lang: str) -> dict:
-    """Per topic: title, label, pages, keywords, phrases, from the loader and from the raw files."""
+    """Per topic: title, label, pages, keywords, phrases, examples, from the loader and from the raw files."""
     folder = root / lang if lang in BASE_LANGS else root / "indigenous" / lang
     loaded = catalog_of(root).topics.get(lang, {})
     out = {}
     for path in sorted(folder.glob("*.md")):
         raw = raw_topic(path)
         out[path.stem] = {
-            "raw": (raw.get("title"), raw.get("label"), raw["pages"], raw.get("keywords"), raw.get("phrases")),
+            "raw": (raw.get("title"), raw.get("label"), raw["pages"], raw.get("keywords"), raw.get("phrases"),
+                    raw.get("examples")),
             "loaded": None if path.stem not in loaded else tuple(
-                getattr(loaded[path.stem], f) for f in ("title", "label", "pages", "keywords", "phrases")),
+                getattr(loaded[path.stem], f) for f in ("title", "label", "pages", "keywords", "phrases", "examples")),
         }
     return out
 
@@ -306,7 +376,12 @@ def topic_fields(root: Path, lang: str) -> dict:
 def system_fields(root: Path, lang: str) -> tuple:
     catalog = catalog_of(root)
     raw = yaml.safe_load((root / lang / "system.yml").read_text(encoding="utf-8"))
-    return catalog.system[lang], catalog.commands[lang], raw
+    return catalog.system[lang], catalog.commands[lang], catalog.examples[lang], catalog.section_labels[lang], raw
+
+
+def unwrapped(text: str) -> str:
+    """A system.yml with each flow list on one line (an import wraps the lists it writes by a rule)."""
+    return re.sub(r",\n +", ", ", text)
 
 
 def fill(po, values: dict[str, str], fuzzy: tuple[str, ...] = ()) -> None:
@@ -318,24 +393,31 @@ def fill(po, values: dict[str, str], fuzzy: tuple[str, ...] = ()) -> None:
 
 
 def scramble_topics(root: Path, lang: str) -> None:
-    """Replace the translatable fields of every topic file in `lang` with other text."""
+    """Replace the translatable fields of every topic file in `lang` with other text, in place."""
     for path in sorted((root / lang).glob("*.md")):
-        data = raw_topic(path)
-        pages = data.pop("pages")
-        data.update(title=f"OLD {path.stem}", label="OLD", keywords=[f"oldword{path.stem}"])
-        data.pop("phrases", None)
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines(keepends=True)
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+        front, pages = "".join(lines[1:end]), raw_topic(path)["pages"]
+        front = re.sub(r"^title: .*$", f"title: OLD {path.stem}", front, flags=re.M)
+        front = re.sub(r"^label: .*$", "label: OLD", front, flags=re.M)
+        front = re.sub(r"^keywords:\n(  .*\n)+", f"keywords:\n  - oldword{path.stem}\n", front, flags=re.M)
+        front = re.sub(r"^phrases:\n(  .*\n)+", "", front, flags=re.M)
+        front = re.sub(r"^examples:\n(  .*\n)+", f"examples:\n  - old example {path.stem}\n", front, flags=re.M)
         body = "\n\n---\n\n".join(["OLD page"] * len(pages))
-        path.write_text("---\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False) + "---\n" + body + "\n",
-                        encoding="utf-8")
+        path.write_text("---\n" + front + "---\n" + body + "\n", encoding="utf-8")
 
 
 def scramble_system(root: Path, lang: str) -> None:
-    """Change every one-line message and every command list in place (comments stay)."""
+    """Change every message, section name, command list and example list in place (comments stay)."""
     path = root / lang / "system.yml"
     text = path.read_text(encoding="utf-8")
     text = re.sub(r'^([a-z_]+): ".*"$', lambda m: f'{m.group(1)}: "OLD {m.group(1)}"', text, flags=re.M)
+    text = re.sub(r'^  ([a-z_-]+): ".*"$', lambda m: f'  {m.group(1)}: "OLD {m.group(1)}"', text, flags=re.M)
     text = re.sub(r"^  ([a-z_]+): \[(\"?).*\n(    .*\n)*",
                   lambda m: f"  {m.group(1)}: [{m.group(2)}OLD{m.group(1).upper()}{m.group(2)}]\n", text, flags=re.M)
+    text = re.sub(r"^  ([a-z_]+):\n(    - .*\n)+", lambda m: f'  {m.group(1)}:\n    - "old example {m.group(1)}"\n',
+                  text, flags=re.M)
     text = re.sub(r"^([a-z_]+): \|\n(  .*\n)+", lambda m: f"{m.group(1)}: |\n  OLD {m.group(1)}\n", text, flags=re.M)
     path.write_text(text, encoding="utf-8")
 
@@ -352,8 +434,11 @@ def test_export_has_one_entry_per_field_with_raw_spanish_text(tiny):
     assert '"Content-Type: text/plain; charset=UTF-8\\n"' in header
     entries = {m.context: m for m in po if m.id}
     expected = {"asylum:title", "asylum:label", "asylum:page1", "asylum:page2", "asylum:keywords", "asylum:phrases",
-                "health:title", "health:label", "health:page1", "health:keywords", "health:phrases"}
-    expected |= {f"system:{k}" for k in SYSTEM_KEYS} | {f"commands:{c}" for c in COMMANDS}
+                "asylum:examples", "health:title", "health:label", "health:page1", "health:keywords",
+                "health:phrases", "health:examples", "sections:border", "sections:services", "examples:menu",
+                "examples:stop", "examples:language"}
+    expected |= {f"system:{k}" for k in SYSTEM_KEYS + SECTION_KEYS + OPTIONAL_SYSTEM_KEYS}
+    expected |= {f"commands:{c}" for c in COMMANDS}
     assert set(entries) == expected
     page2 = entries["asylum:page2"]
     assert page2.id == "Ayuda legal: {legal_directory}. Para hablar con alguien: {help_line}."   # not filled
@@ -364,6 +449,13 @@ def test_export_has_one_entry_per_field_with_raw_spanish_text(tiny):
     assert entries["health:title"].id == "Salud: tu derecho"
     assert entries["commands:human"].id == "PERSONA\nHABLAR CON ALGUIEN"
     assert entries["system:help"].id.startswith("{org_name}: información general")
+    assert (entries["sections:border"].id, entries["sections:border"].string) == ("Asilo y frontera", "Asylum and border")
+    assert entries["asylum:examples"].id == "como pido asilo\ntengo miedo de regresar: q hago"
+    assert entries["examples:stop"].string == "pls stop texting me"
+    # Entries follow the Spanish file: the section names come between more_end and section_header.
+    order = [m.context for m in po if (m.context or "").startswith(("system:", "sections:"))]
+    assert order[order.index("system:more_end") + 1:][:3] == ["sections:border", "sections:services",
+                                                             "system:section_header"]
 
 
 def test_export_comments_give_file_field_budget_and_location(tiny):
@@ -383,12 +475,16 @@ def test_export_comments_give_file_field_budget_and_location(tiny):
         file_lines = (tiny.parent / path).read_text(encoding="utf-8").splitlines()
         field = message.context.split(":")[1]
         first = message.id.split("\n")[0]
-        if field in ("keywords", "phrases", "commands") or message.context.startswith("commands:"):
+        if field in ("keywords", "phrases", "examples") or message.context.startswith(("commands:", "examples:")):
             assert file_lines[line - 1].strip().startswith(f"{field}:"), message.context
         elif message.context.startswith("system:") and file_lines[line - 1].endswith("|"):
             assert file_lines[line].strip() == first
         else:
             assert first in file_lines[line - 1], message.context
+    examples = " ".join(entries["asylum:examples"].auto_comments)
+    assert "not for translating" in examples and "Write your own in English" in examples
+    assert "not for translating" in " ".join(entries["examples:stop"].auto_comments)
+    assert "at most 24 characters" in " ".join(entries["sections:border"].auto_comments)
     # Long texts are not wrapped: each msgid line is whole.
     assert 'msgid "Ayuda legal: {legal_directory}. Para hablar con alguien: {help_line}."' in data.decode()
 
@@ -454,8 +550,12 @@ def test_en_round_trip_restores_every_field(tree):
     assert report.problems == [] and report.fuzzy == [] and report.untranslated == [] and report.unknown == []
     assert topic_fields(copy, "en") == want_topics
     assert system_fields(copy, "en") == want_system
-    # system.yml is edited in place: comments, order and style are kept, byte for byte.
-    assert (copy / "en" / "system.yml").read_text(encoding="utf-8") == want_system_file
+    # system.yml is edited in place: comments, order and quotes are kept, byte for byte but for the
+    # wrapping of the flow lists the import rewrote (in the tiny tree, short enough for one line).
+    got_system_file = (copy / "en" / "system.yml").read_text(encoding="utf-8")
+    assert unwrapped(got_system_file) == unwrapped(want_system_file)
+    if tree.parent.name == "tiny":
+        assert got_system_file == want_system_file
     assert errors(copy) == want_errors
     assert sorted(report.written) == sorted([*(copy / "en").glob("*.md"), copy / "en" / "system.yml"])
     # Topic files keep their human-friendly layout.
@@ -479,9 +579,9 @@ def test_en_round_trip_recreates_missing_topic_files(tree):
     for tid in want:
         data = raw_topic(copy / "en" / f"{tid}.md")
         spanish = raw_topic(copy / "es" / f"{tid}.md")
-        assert data["status"] == "reviewed"
-        assert (data["menu"], data["related"], data["sources"]) == (spanish["menu"], spanish["related"],
-                                                                    spanish["sources"])
+        assert data["status"] == "reviewed" and "menu" not in data
+        for name in ("urgent", "as_of", "review_by", "related", "sources"):     # facts, not words: from Spanish
+            assert data[name] == spanish[name], (tid, name)
 
 
 def test_tiny_tree_loads_strictly_after_the_round_trip(tiny):
@@ -524,9 +624,9 @@ def test_mam_import_writes_a_draft_and_skips_fuzzy(tree):
     assert data["title"] == MAM["asylum:title"] and data["label"] == MAM["asylum:label"]
     assert data["pages"] == [MAM["asylum:page1"]]                   # page 2 was fuzzy: not imported
     assert data["keywords"] == ["testmamasylum", "testmamrefuge", "testmamꞌword"]
-    assert (data["menu"], data["related"], data["sources"]) == (spanish["menu"], spanish["related"],
-                                                                spanish["sources"])
-    assert list(data)[:4] == ["title", "menu", "label", "status"]
+    assert (data["related"], data["sources"], data["as_of"]) == (spanish["related"], spanish["sources"],
+                                                                 spanish["as_of"])
+    assert list(data)[:4] == ["title", "label", "status", "urgent"]
     assert not (tree / "indigenous" / "mam" / "system.yml").exists()
     assert errors(tree) == want_errors
     catalog = catalog_of(tree)
@@ -687,6 +787,36 @@ def test_any_text_round_trips(tmp_path_factory, title, page, word):
     assert check == []
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(title=TEXT.filter(lambda s: s.strip() and len(s.splitlines()) == 1 and "\x85" not in s),
+       message=TEXT.filter(lambda s: s.strip()),
+       word=TEXT.filter(lambda s: any(c.isalnum() for c in s) and len(s.splitlines()) == 1),
+       example=TEXT.filter(lambda s: s.strip() and len(s.splitlines()) == 1))
+def test_any_text_edits_an_existing_file_in_place(tmp_path_factory, title, message, word, example):
+    """The English files exist, with comments: every kind of field is replaced in place."""
+    root = make_tiny(tmp_path_factory.mktemp("edit") / "content")
+    po = parse(export(root, "en"))
+    values = {"asylum:title": title, "system:stop": message, "commands:menu": word, "examples:menu": example,
+              "asylum:examples": "a first example\n" + example + " (asylum)"}
+    if len(title.strip()) <= 24:
+        values["sections:border"] = title
+    fill(po, values)
+    report = import_po(root, write(po, root.parent / "en.po"))
+    assert not [p for p in report.problems if not p.startswith("after import")], report.problems
+    catalog = load_catalog(root, strict=False)
+    assert catalog.topics["en"]["asylum"].title == title.strip()
+    assert catalog.topics["en"]["asylum"].examples == ("a first example", (example + " (asylum)").strip())
+    assert catalog.system["en"]["stop"] == message.strip()
+    assert catalog.commands["en"]["menu"] == (word.strip(),)
+    assert catalog.examples["en"]["menu"] == (example.strip(),)
+    if "sections:border" in values:
+        assert catalog.section_labels["en"]["border"] == title.strip()
+    text = (root / "en" / "system.yml").read_text(encoding="utf-8")
+    for comment in ("# System messages (test).", "# Names of the menu sections.", "# Words for each command.",
+                    "# Messages as people write them."):
+        assert comment in text
+
+
 # --- broken catalogs ------------------------------------------------------------------------------
 
 GOOD_HEADER = 'msgid ""\nmsgstr ""\n"Language: mam\\n"\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
@@ -779,3 +909,122 @@ def test_an_existing_system_file_is_edited_in_place(tiny):
           delete: [TESTMAM DELETE]
         """)
     load_catalog(tiny)
+
+
+# --- the format of today: settings per language, sections, examples, comments --------------------
+
+def test_export_comments_give_the_target_languages_value_of_a_setting(tiny):
+    """help_hours has one value per language: each catalog shows the one its language gets."""
+    english = {m.context: " ".join(m.auto_comments) for m in parse(export(tiny, "en")) if m.id}
+    assert "{help_hours} = 9am-5pm (in en; settings.yml has a value per language)" in english["system:help"]
+    assert "{help_line} = 1-800-555-0100;" in english["system:help"]
+    assert "{first} = the menu label of one topic" in english["system:clarify"]
+    mam = {m.context: " ".join(m.auto_comments) for m in parse(export(tiny, "mam")) if m.id}
+    assert "{help_hours} = 9 a 17 h (in mam" in mam["system:handoff"]            # Mam falls back to Spanish
+
+
+def test_the_project_exports_for_english_and_indigenous_languages(project):
+    """The real content: every language exports, settings per language included."""
+    catalog = catalog_of(project)
+    for lang in ("en", "mam", "mixteco"):
+        entries = {m.context: m for m in parse(export_po(catalog, lang, project)) if m.id}
+        assert {"system:help", "sections:enforcement", "examples:stop", "asylum:examples"} <= set(entries)
+        assert "{help_hours} = " in " ".join(entries["system:help"].auto_comments)
+
+
+def test_sections_and_examples_round_trip(tiny):
+    po = parse(export(tiny, "mam"))
+    values = {"sections:border": "TEST-MAM frontera ꞌ", "examples:stop": "TEST-MAM ya no\nTEST-MAM 👍 no más",
+              "asylum:examples": "TEST-MAM asilo ꞌ\nTEST-MAM: miedo 🙏", "asylum:page1": "TEST-MAM asylum page1"}
+    fill(po, values)
+    report = import_po(tiny, write(po, tiny.parent / "mam.po"), status="reviewed")
+    assert report.problems == [], report.problems
+    catalog = load_catalog(tiny)
+    assert catalog.section_labels["mam"] == {"border": "TEST-MAM frontera ꞌ"}
+    assert catalog.section_label("services", "mam") == "Salud"                  # from Spanish
+    assert catalog.examples["mam"]["stop"] == ("TEST-MAM ya no", "TEST-MAM 👍 no más")
+    assert catalog.topics["mam"]["asylum"].examples == ("TEST-MAM asilo ꞌ", "TEST-MAM: miedo 🙏")
+    again = {m.context: m.string for m in parse(export(tiny, "mam")) if m.id}
+    assert all(again[k] == v for k, v in values.items())
+    # Unchanged, the same catalog writes nothing.
+    assert import_po(tiny, tiny.parent / "mam.po", status="reviewed").written == []
+
+
+def test_a_comment_in_system_yml_survives_an_import(tiny):
+    path = tiny / "en" / "system.yml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace('stop: "Done, no more messages."', 'stop: "Done, no more messages."  # carriers require it')
+    text = text.replace('urgent_note: "If you are in danger, call {emergency}."\n', "")
+    text = text.replace('  language:\n    - "hablame en español"\n', "")
+    path.write_text(text, encoding="utf-8")
+    po = parse(export(tiny, "en"))
+    fill(po, {"sections:border": "Asylum, border", "system:stop": "Done: no more messages.",
+              "system:urgent_note": "In danger? Call {emergency}.", "commands:thanks": "THANKS\nTHX",
+              "examples:menu": "what topics do u have\nmenu pls", "examples:language": "in english pls"})
+    report = import_po(tiny, write(po, tiny.parent / "en.po"))
+    assert report.written == [path] and report.problems == [], report.problems
+    got = path.read_text(encoding="utf-8")
+    for comment in ("# System messages (test). Comments must survive an import.\n\n",
+                    "\n\n# Names of the menu sections.\nsections:\n  border: \"Asylum, border\"\n",
+                    'stop: "Done: no more messages."  # carriers require it\n',
+                    'clarify: "Is it about 1) {first} or 2) {second}? Reply 1 or 2."\n'
+                    'urgent_note: "In danger? Call {emergency}."\nnot_understood:',
+                    "\n\n# Words for each command.\ncommands:\n", "  thanks: [THANKS, THX]\n\n# Messages as people",
+                    '    - "menu pls"\n  stop:\n', '  language:\n    - "in english pls"\n'):
+        assert comment in got, comment
+    assert got.endswith('  language:\n    - "in english pls"\n')
+    load_catalog(tiny)
+
+
+def test_an_import_rewrites_only_the_lines_it_changes(project):
+    """Lists wrapped by hand stay as they are; only the changed message's line differs."""
+    path = project / "en" / "system.yml"
+    before = path.read_text(encoding="utf-8")
+    po = parse(export(project, "en"))
+    fill(po, {"system:thanks": "You're welcome! MENU: topics. PERSON: talk to someone. 🙂"})
+    report = import_po(project, write(po, project.parent / "en.po"))
+    assert report.written == [path], report.problems
+    changed = [(a, b) for a, b in zip(before.splitlines(), path.read_text(encoding="utf-8").splitlines()) if a != b]
+    assert changed == [(next(line for line in before.splitlines() if line.startswith("thanks:")),
+                        'thanks: "You\'re welcome! MENU: topics. PERSON: talk to someone. 🙂"')]
+
+
+def test_a_language_slug_babel_does_not_know(tiny):
+    """Babel refuses a locale with digits; the catalog's Language header is ours to write and read."""
+    folder = tiny / "indigenous" / "mam2"
+    folder.mkdir()
+    (folder / "language.yml").write_text(
+        (tiny / "indigenous" / "mam" / "language.yml").read_text(encoding="utf-8").replace("id: mam", "id: mam2")
+        .replace("select: [mam, qyool mam]", "select: [mam2]").replace('["Qyool Mam"]', '["Qyool Mam 2"]'),
+        encoding="utf-8")
+    data = export(tiny, "mam2")
+    language = b'"Language: mam2\\n"\n'
+    assert language in data
+    po = parse(data.replace(language, b""))                  # a tool that reads it with Babel must drop it too
+    fill(po, {"asylum:title": "TEST-MAM2 title"})
+    po_path = write(po, tiny.parent / "mam2.po")
+    po_path.write_bytes(po_path.read_bytes().replace(b'msgstr ""\n', b'msgstr ""\n' + language, 1))
+    report = import_po(tiny, po_path)
+    assert report.lang == "mam2" and report.written == [folder / "asylum.md"], report.problems
+
+
+def test_the_translation_commands_of_content_readme_work_as_written(project, tmp_path, monkeypatch):
+    """Each `derechos content export-po/import-po` line of content/README.md, run as written."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    readme = (CONTENT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"^(derechos content (?:export|import)-po\b.*?)(?:\s+#.*)?$", readme, re.M)
+    assert len(commands) >= 3 and len(set(commands)) == len(commands) / 2      # the same in English and Spanish
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "REDIS_URL", "DATA_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CONTENT_DIR", str(project))
+    monkeypatch.setenv("INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.chdir(tmp_path)
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    for command in dict.fromkeys(commands):
+        result = CliRunner().invoke(main, command.split()[1:], catch_exceptions=False)
+        assert result.exit_code == 0, (command, result.output)
+    assert (tmp_path / "en.po").is_file() and (tmp_path / "mam.po").is_file()
+    assert "no file changed" in result.output                                  # the last one: import-po en.po
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before

@@ -144,6 +144,8 @@ def content_check(ctx: Context, directory: Path | None, lang: str | None):
         click.echo(problem.text(lang), err=problem.severity == "error")
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
+    if not errors:
+        warnings += _check_examples_with_the_model(root, ctx.config.settings)
     if errors:
         raise click.ClickException(f"{errors} error(es), {warnings} aviso(s) en {root}" if lang == "es"
                                    else f"{errors} error(s), {warnings} warning(s) in {root}")
@@ -173,6 +175,27 @@ def page_lengths(catalog, fold: bool = True) -> list[dict]:
                               "budget": budget, "encoding": info.encoding})
             rows.append({"topic": topic_id, "lang": lang, "pages": pages})
     return rows
+
+
+def _check_examples_with_the_model(root: Path, settings: dict) -> int:
+    """Train (or take from the cache) the intent model and warn about every example it puts under
+    another intent, with file and line. Returns the number of warnings."""
+    from .. import intents
+    from ..catalog import load_catalog
+    from ..matcher import Matcher
+    catalog = load_catalog(root, settings)
+    if not intents.has_examples(catalog):
+        click.echo("no examples: the bot understands by keywords and command words alone "
+                   "(write examples: under each topic, and under examples: in system.yml)")
+        return 0
+    rules = Matcher(catalog)
+    model = intents.load_or_train(root, catalog, settings)
+    found = intents.misplaced_examples(catalog, model, rules.keyword_scores)
+    for path, line, example, intent, guess in found:
+        rel = path.relative_to(root.parent) if path.is_relative_to(root.parent) else path
+        click.echo(f"{rel}:{line}: warning: the example '{example}' of '{intent}' reads as '{guess}' to the "
+                   f"trained model: make it plainer, or add examples that tell the two apart")
+    return len(found)
 
 
 @content.command("stats")

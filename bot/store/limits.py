@@ -75,6 +75,9 @@ class Limits(Noun):
         """Take one reply from this hour's ceiling; False when the ceiling is reached."""
         return bool(self._take_reply(keys=[self._hour_key()], args=[per_hour]))
 
+    def replies_this_hour(self) -> int:
+        return int(self.r.get(self._hour_key()) or 0)
+
     def send_wait(self, segments: int, per_second: float, reply: bool, replies_queue_key: str,
                   margin_ms: float = 40.0, bucket: str = "default", channel: str = "sms") -> float:
         """Seconds to wait before sending `segments` under the shared rate; 0 means send now, and

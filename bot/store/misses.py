@@ -12,7 +12,7 @@ from .metrics import today
 class Misses(Noun):
     def note(self, uow: UnitOfWork, text: str, match, days: int, low_score: float) -> None:
         """Record the text if the match is `unknown` or weak (see misses.is_miss)."""
-        if days > 0 and is_miss(match.intent, match.score, bool(match.hits), low_score):
+        if days > 0 and is_miss(match.intent, match.score, bool(match.hits), low_score, by_model=bool(match.model)):
             self.record(uow, text, days)
 
     def record(self, uow: UnitOfWork, text: str, days: int) -> None:

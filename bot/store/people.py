@@ -20,7 +20,7 @@ OPTOUT_LOG_SECONDS = DAY
 # minute, state, opted out, id of the open conversation with an organizer or false}.
 _ARRIVAL = """
 local first = redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[2])
-if not first then return {0, 0, false, 0} end      -- delivered again: answered already, not counted
+if not first then return {0, 0, false, 0, false} end      -- delivered again: answered already, not counted
 local count = redis.call('INCR', KEYS[2])
 if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
 return {first and 1 or 0, count, redis.call('GET', KEYS[3]) or false, redis.call('HEXISTS', KEYS[4], ARGV[1]),

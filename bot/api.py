@@ -150,7 +150,8 @@ def list_broadcasts():
 @api_bp.post("/broadcasts")
 def create_broadcast():
     runtime = _runtime()
-    broadcast = organizer.new_broadcast(runtime.store, runtime.content.get().catalog, body(BROADCAST_SCHEMA), g.who)
+    broadcast = organizer.new_broadcast(runtime.store, runtime.content.get().catalog, body(BROADCAST_SCHEMA), g.who,
+                                        runtime.config)
     out = broadcast.to_dict()
     out["audience_described"] = broadcast.audience.describe()
     return jsonify(out), 201
@@ -203,7 +204,8 @@ def import_subscribers():
         text = request.get_data().decode("utf-8-sig")
         result = read_subscribers_csv(io.StringIO(text), languages, default_lang=request.args.get("lang", "es"),
                                       default_region=request.args.get("region", "US"),
-                                      extra_tags=request.args.getlist("tag"))
+                                      extra_tags=request.args.getlist("tag"),
+                                      allow_fictional=runtime.config.dry_run)   # as the CLI: 555-01xx in dry-run
     except UnicodeDecodeError:
         abort(400, "the CSV must be UTF-8")
     except (CsvFormatError, ValueError) as exc:
@@ -213,7 +215,7 @@ def import_subscribers():
         return jsonify(imported=0, rejected=rejected, error="nothing imported (strict): fix the rows listed"), 400
     report = organizer.import_subscribers(runtime.store, result, g.who)
     return jsonify(imported=report.imported, updated=report.updated, kept_out_opted_out=report.opted_out,
-                   duplicates_merged=result.duplicates_merged, rejected=rejected)
+                   duplicates_merged=result.duplicates_merged, rejected=rejected, fictional=result.fictional)
 
 
 @api_bp.get("/subscribers/count")

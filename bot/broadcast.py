@@ -74,16 +74,19 @@ class Broadcast:
         return cls(audience=Audience(**{k: tuple(v) for k, v in audience.items()}), **known)
 
 
-def validate(broadcast: Broadcast, languages: set[str]) -> list[str]:
+def validate(broadcast: Broadcast, languages: set[str], footer_texts: dict[str, str] | None = None) -> list[str]:
     """Every problem with an alert, so an organizer fixes them in one go."""
     problems = []
     if not (broadcast.texts.get(DEFAULT_LANG) or "").strip():
         problems.append("a Spanish text (es) is required: it is what every language falls back to")
     for lang, text in broadcast.texts.items():
+        footer = (footer_texts or {}).get(lang) or (footer_texts or {}).get(DEFAULT_LANG) or ""
+        length = len(text) + (len(footer) + 1 if footer else 0)
         if lang not in languages:
             problems.append(f"unknown language '{lang}'")
-        elif len(text) > sms.TWILIO_BODY_LIMIT:
-            problems.append(f"the {lang} text is {len(text)} characters; Twilio's limit is {sms.TWILIO_BODY_LIMIT}")
+        elif length > sms.TWILIO_BODY_LIMIT:
+            problems.append(f"the {lang} text is {length} characters{' with its footer' if footer else ''}; "
+                            f"Twilio's limit is {sms.TWILIO_BODY_LIMIT}")
         for name in re.findall(r"\{([a-z_]+)\}", text):
             if "{" + name + "}" not in DATE_PLACEHOLDERS:
                 problems.append(f"unknown placeholder {{{name}}} in the {lang} text (known: date, time, datetime)")
@@ -146,10 +149,26 @@ def babel_locale(lang: str) -> str:
     return lang if lang in BASE_LANGS else DEFAULT_LANG
 
 
-def text_for(broadcast: Broadcast, lang: str) -> tuple[str, str]:
-    """The alert's text for someone reading `lang`, and the language it is actually in."""
+def footers(catalog, enabled: bool = True) -> dict[str, str]:
+    """The line every alert ends with, per language: the program's name and how to stop (CTIA asks a
+    recurring alert program to say both), from each language's system.yml `alert_footer`."""
+    if not enabled:
+        return {}
+    return {lang: texts["alert_footer"] for lang, texts in catalog.system.items() if texts.get("alert_footer")}
+
+
+def text_for(broadcast: Broadcast, lang: str, footer_texts: dict[str, str] | None = None) -> tuple[str, str]:
+    """The alert's text for someone reading `lang`, with the footer in the same language, and the
+    language it is actually in."""
     used = lang if (broadcast.texts.get(lang) or "").strip() else DEFAULT_LANG
-    text = broadcast.texts[used]
+    text = _dated(broadcast, broadcast.texts[used], used)
+    footer = (footer_texts or {}).get(used) or (footer_texts or {}).get(DEFAULT_LANG)
+    if footer and footer not in text:
+        text = f"{text.rstrip()}\n{footer}"
+    return text, used
+
+
+def _dated(broadcast: Broadcast, text: str, used: str) -> str:
     if broadcast.when and any(p in text for p in DATE_PLACEHOLDERS):
         moment = parse_when(broadcast.when, broadcast.timezone)
         locale = babel_locale(used)
@@ -159,7 +178,7 @@ def text_for(broadcast: Broadcast, lang: str) -> tuple[str, str]:
             text = text.replace("{time}", format_time(local, format="short", locale=locale, tzinfo=local.tzinfo))
             text = text.replace("{datetime}", format_datetime(local, format="long", locale=locale,
                                                               tzinfo=local.tzinfo))
-    return text, used
+    return text
 
 
 @dataclass(frozen=True)
@@ -210,15 +229,15 @@ class Plan:
 
 
 def plan(broadcast: Broadcast, counts: dict[tuple[str, str], int], fold: bool = True,
-         whatsapp_only: dict[str, int] | None = None) -> Plan:
-    """Recipients per (language, channel) -> segments per message and in all (the cost);
+         whatsapp_only: dict[str, int] | None = None, footer_texts: dict[str, str] | None = None) -> Plan:
+    """Recipients per (language, channel) -> segments per message and in all (the cost), footer included;
     `whatsapp_only` counts, per language, the WhatsApp recipients known only by a user id."""
     rows = []
     whatsapp_only = whatsapp_only or {}
     for (lang, channel), recipients in sorted(counts.items()):
         if not recipients:
             continue
-        text, used = text_for(broadcast, lang)
+        text, used = text_for(broadcast, lang, footer_texts)
         info = sms.segment_info(sms.render(text, channel, fold=fold))
         rows.append(PlanRow(lang, channel, recipients, used, info.encoding, info.segments,
                             info.segments * recipients, template=channel == WHATSAPP and bool(broadcast.template_sid),

@@ -20,6 +20,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 from . import sms
 from .errors import ContentError
 from .text import normalize
+from .yaml_errors import explain as explain_yaml, slips as yaml_slips
 
 DEFAULT_LANG = "es"
 BASE_LANGS = ("es", "en")
@@ -29,7 +30,7 @@ TOPIC_FIELDS = {"title", "menu", "label", "status", "keywords", "phrases", "rela
 REQUIRED_TOPIC_FIELDS = ("title", "label", "status", "keywords", "sources")
 SYSTEM_KEYS = ("welcome", "menu_header", "menu_footer", "more_hint", "more_end", "help", "stop", "start",
                "not_understood", "language_changed", "fallback_notice", "interpreter", "handoff", "deleted",
-               "ask_region", "region_saved", "thanks", "confirm_stop", "clarify")
+               "ask_region", "region_saved", "thanks", "confirm_stop", "clarify", "alert_footer")
 # Needed only with a sectioned menu (content/menu.yml), or optional.
 SECTION_KEYS = ("section_header", "section_footer")
 OPTIONAL_SYSTEM_KEYS = ("urgent_note",)
@@ -56,15 +57,26 @@ SECTION_SEGMENTS = 2
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong in the content, where it is, and whether it stops the content from loading."""
+    """One thing wrong in the content, where it is, and whether it stops the content from loading.
+
+    `message` is English; `message_es` is the Spanish one when the check wrote it, else the wording
+    from bot/problems_es.py. `text("es")` is what `derechos content check --lang es` prints."""
 
     path: str
     line: int
     message: str
     severity: str = "error"
+    message_es: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.severity}: {self.message}"
+
+    def text(self, lang: str = "en") -> str:
+        if lang != "es":
+            return str(self)
+        from .problems_es import SEVERITY, spanish
+        message = self.message_es or spanish(self.message) or self.message
+        return f"{self.path}:{self.line}: {SEVERITY.get(self.severity, self.severity)}: {message}"
 
 
 @dataclass(frozen=True)
@@ -286,6 +298,11 @@ class _Reader:
     def __init__(self, root: Path):
         self.root = root
         self.problems: list[Problem] = []
+        self.unreadable: dict[str, Problem] = {}    # file -> why YAML cannot read it
+
+    def readable_problems(self, problems: list[Problem]) -> list[Problem]:
+        """A file YAML cannot read gets that one problem, not the ones that follow from it."""
+        return [p for p in problems if p.path not in self.unreadable or p is self.unreadable[p.path]]
 
     def rel(self, path: Path) -> str:
         try:
@@ -293,8 +310,8 @@ class _Reader:
         except ValueError:
             return str(path)
 
-    def error(self, path: Path, line: int, message: str) -> None:
-        self.problems.append(Problem(self.rel(path), line, message))
+    def error(self, path: Path, line: int, message: str, message_es: str = "") -> None:
+        self.problems.append(Problem(self.rel(path), line, message, message_es=message_es))
 
     def warn(self, path: Path, line: int, message: str) -> None:
         self.problems.append(Problem(self.rel(path), line, message, "warning"))
@@ -309,11 +326,13 @@ class _Reader:
             finally:
                 loader.dispose()
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            line = first_line + (mark.line if mark else 0)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            self.error(path, line, f"cannot read YAML: {problem}")
+            # Where the mistake starts, in an editor's words (the parser's words point past it).
+            mistake = explain_yaml(text, exc)
+            self.error(path, first_line + mistake.line, mistake.en, mistake.es)
+            self.unreadable.setdefault(self.rel(path), self.problems[-1])
             return None, {}
+        for mistake in yaml_slips(text, node, first_line):
+            self.error(path, first_line + mistake.line, mistake.en, mistake.es)
         lines: dict[str, int] = {}
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
@@ -786,14 +805,17 @@ def _load(root: Path, overrides: dict[str, str]) -> tuple[Catalog, list[Problem]
 
     catalog = Catalog(root=root, languages=languages, topics=topics, system=system, commands=commands,
                       settings=settings, sections=sections, examples=examples, section_labels=labels)
-    if all(lang in topics for lang in BASE_LANGS):
+    # A settings, menu, system or language file YAML cannot read would make every check of the tree
+    # report what follows from it (a placeholder "unknown" everywhere): that file's problem alone.
+    shared_unreadable = any(not name.endswith(".md") for name in reader.unreadable)
+    if all(lang in topics for lang in BASE_LANGS) and not shared_unreadable:
         context = _TreeContext(catalog, present, system_where, reader.rel)
         for check in TREE_CHECKS:
             reader.problems.extend(check(context))
     if not reader.problems or all(p.severity != "error" for p in reader.problems):
         _fill_settings(catalog)
         catalog.version = _version(root)
-    return catalog, reader.problems
+    return catalog, reader.readable_problems(reader.problems)
 
 
 # --- checks of the whole tree: small functions, each yielding every problem it finds -------------

@@ -43,12 +43,13 @@ def inbound_form(address: str, body: str, to: str = "+15550000") -> dict[str, st
 
 
 def new_entries(runtime: Runtime, ref: str, seen: set[str], timeout: float = 15.0, settle: float = 0.6):
-    """Outbox entries for this person not shown yet: wait for the first, then a moment for the rest.
+    """Outbox entries for this person not shown yet (held ones too): wait for the first, then a moment
+    for the rest.
 
     Entries are told apart by id, not counted: a delete request removes the person's older ones."""
     deadline, last_new, last_count, found = time.monotonic() + timeout, None, 0, []
     while time.monotonic() < deadline:
-        found = [e for e in runtime.store.outbox.entries(ref=ref, last=1000) if e.id not in seen]
+        found = [e for e in runtime.store.outbox.entries(ref=ref, last=1000, held=True) if e.id not in seen]
         if found:
             if last_new is None or len(found) != last_count:
                 last_new, last_count = time.monotonic(), len(found)
@@ -58,29 +59,36 @@ def new_entries(runtime: Runtime, ref: str, seen: set[str], timeout: float = 15.
     return found
 
 
-def run_chat(runtime: Runtime, url: str, address: str) -> None:
+def run_chat(runtime: Runtime, url: str, address: str, read=input, post=signed_post, timeout: float = 15.0) -> None:
+    """Read a line, post it as the phone would, print what the phone gets (or why it gets nothing)."""
     token = runtime.config.webhook_token
     ref = runtime.store.ref(address)
     channel = "WhatsApp" if address.startswith("whatsapp:") else "SMS"
     article = "a" if channel == "WhatsApp" else "an"
     click.echo(f"You are writing as {article} {channel} user ({address}). Write a message (e.g. HOLA, asilo, "
                "my boss won't pay me); Ctrl-D to quit.")
-    seen = {e.id for e in runtime.store.outbox.entries(ref=ref, last=1000)}
+    seen = {e.id for e in runtime.store.outbox.entries(ref=ref, last=1000, held=True)}
     while True:
         try:
-            text = input("> ")
+            text = read("> ")
         except (EOFError, KeyboardInterrupt):
             click.echo()
             return
-        status, body, headers = signed_post(url + "/twilio/messages", inbound_form(address, text), token)
+        try:
+            status, body, headers = post(url + "/twilio/messages", inbound_form(address, text), token)
+        except OSError as exc:      # the bot stopped meanwhile
+            click.echo(f"[the bot at {url} does not answer ({getattr(exc, 'reason', exc)}): is it still running?]")
+            continue
         if status != 200:
             click.echo(f"[the webhook answered {status}: {body.strip()[:200]}]")
             continue
         held = headers.get("X-Derechos-Held")
-        replies = new_entries(runtime, ref, seen, timeout=2.0 if held else 15.0)
-        seen.update(e.id for e in replies)
-        if not replies:
-            click.echo(f"[{HELD.get(held, 'no reply') if held else 'no reply'}]")
+        entries = new_entries(runtime, ref, seen, timeout=2.0 if held else timeout)
+        seen.update(e.id for e in entries)
+        replies = [e for e in entries if not e.held]
+        reasons = ([held] if held else []) + [e.held for e in entries if e.held and e.held != held]
+        if not entries and not held:
+            click.echo("[no reply]")
         for entry in replies:
             info = sms.segment_info(entry.body)
             detail = f"{info.segments} segment(s) {info.encoding}" if entry.channel == "sms" else \
@@ -89,5 +97,5 @@ def run_chat(runtime: Runtime, url: str, address: str) -> None:
             click.echo(entry.body)
             if entry.media_url:
                 click.echo(f"[audio: {entry.media_url}]")
-        if held and replies:
-            click.echo(f"[{HELD.get(held, held)}]")
+        for reason in dict.fromkeys(reasons):
+            click.echo(f"[{HELD.get(reason, 'held back: ' + reason)}]")

@@ -120,6 +120,9 @@ class Config:
     voice_es: str = DEFAULT_VOICES["es-MX"]
     voice_en: str = DEFAULT_VOICES["en-US"]
     settings: dict[str, str] = field(default_factory=dict)
+    # --- issue 14 (newuser): alerts end with the program's name and how to stop (CTIA); the wording
+    # is each language's system.yml `alert_footer`. ALERT_FOOTER=off leaves it out.
+    alert_footer: bool = True
 
     @property
     def dry_run(self) -> bool:
@@ -236,6 +239,7 @@ class Config:
             ("SEND_MARGIN_MS", "send_margin_ms", _float),
             ("PROXY_HOPS", "proxy_hops", lambda n, r: _int(n, r, 0)),
             ("CONTENT_RELOAD_SECONDS", "content_reload_seconds", _float),
+            ("ALERT_FOOTER", "alert_footer", _flag),
         ):
             if (raw := get(name)) is not None:
                 values[attr] = parse(name, raw)

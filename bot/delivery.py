@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from . import sms, whatsapp
-from .broadcast import Broadcast, text_for
+from .broadcast import Broadcast, footers, text_for
 from .errors import OPTED_OUT, OUTSIDE_WINDOW, SendError
 from .messages import SMS, WHATSAPP, Reply
 
@@ -57,9 +57,14 @@ class DryRunSender:
         body = reply.body if not reply.content_sid else f"[template {reply.content_sid}] {reply.content_variables}"
         return self.store.outbox.append(out.ref, out.channel, body, reply.media_url)
 
+    def hold(self, out: "Outgoing", reply: Reply, reason: str) -> None:
+        """A message not sent (the hourly ceiling, an opt-out at send time) is noted in the outbox as
+        held, so `derechos chat` can say why nothing came."""
+        self.store.outbox.append(out.ref, out.channel, reply.body, None, held=reason)
+
     def find_sent(self, out: "Outgoing", body: str | None, since: float) -> str | None:
         for entry in reversed(self.store.outbox.entries(ref=out.ref, last=1000)):
-            if (body is None or entry.body == body) and entry.at >= since - 1:
+            if not entry.held and (body is None or entry.body == body) and entry.at >= since - 1:
                 return entry.id
         return None
 
@@ -134,11 +139,15 @@ def send_once(runtime, out: Outgoing, owner: str) -> str:
     if out.kind not in CARRIER_KINDS and store.people.is_opted_out(out.ref):
         store.deliveries.release(out.send_id)
         store.metrics.count("skipped_opted_out")
+        if sender.dry_run and out.kind == "reply":
+            sender.hold(out, reply, "opted_out")
         return "skipped: opted out"
     if out.kind == "reply" and not store.limits.take_reply(config.replies_per_hour):
         store.deliveries.release(out.send_id)
         store.metrics.count("reply_ceiling")
         log.warning("hourly reply ceiling (%d) reached: a reply is not sent", config.replies_per_hour)
+        if sender.dry_run:
+            sender.hold(out, reply, "reply_ceiling")
         return "skipped: hourly reply ceiling"
     callback = f"{config.public_url}/twilio/status" if config.public_url else None
     try:
@@ -245,6 +254,7 @@ def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], own
     if data is None:
         return {"skipped": "unknown broadcast"}
     broadcast = Broadcast.from_dict(data)
+    footer_texts = footers(runtime.content.get().catalog, runtime.config.alert_footer)
     done: dict[str, int] = {}
     started = time.monotonic()
     for position, subscriber_id in enumerate(ids):
@@ -254,7 +264,7 @@ def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], own
         try:
             if time.monotonic() - started > slice_seconds:
                 raise YieldToReplies()
-            outcome = _send_to_subscriber(runtime, broadcast, subscriber_id, owner)
+            outcome = _send_to_subscriber(runtime, broadcast, subscriber_id, owner, footer_texts)
         except YieldToReplies:
             # The rest goes back to the front of the broadcasts queue; the worker takes replies first.
             rest_id = f"bc-{broadcast_id}-{uuid.uuid4().hex[:8]}"
@@ -268,7 +278,8 @@ def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], own
     return done
 
 
-def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner: str) -> str:
+def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner: str,
+                        footer_texts: dict[str, str] | None = None) -> str:
     store = runtime.store
     found = store.subscribers.by_ids([subscriber_id])
     if not found:
@@ -279,13 +290,16 @@ def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner
         store.broadcasts.bump(broadcast.id, "skipped_opted_out")
         return "skipped_opted_out"
     address = store.subscribers.open_address(subscriber)
-    text, _ = text_for(broadcast, subscriber.lang)
+    text, _ = text_for(broadcast, subscriber.lang, footer_texts)
     if subscriber.channel == WHATSAPP and not store.people.in_window(subscriber.ref):
         if broadcast.template_sid:
             reply = Reply(body=text, content_sid=broadcast.template_sid,
                           content_variables=broadcast.template_variables)
-        else:   # the alert template of the reader's language, synced from content (whatsapp.yml)
-            reply = whatsapp.alert_reply(runtime, subscriber.lang, text)
+        else:   # the alert template of the reader's language, synced from content (whatsapp.yml); it names
+            # the program and how to stop itself, so its variable is the text without the footer (the
+            # body, which an SMS fallback sends, keeps it)
+            reply = whatsapp.alert_reply(runtime, subscriber.lang, text_for(broadcast, subscriber.lang)[0])
+            reply = replace(reply, body=text) if reply is not None else None
         if reply is None:
             store.broadcasts.bump(broadcast.id, "skipped_outside_window")
             return "skipped_outside_window"

@@ -81,6 +81,28 @@ class EmbeddedRedis:
             log.info("started embedded Redis (append-only) in %s", self.dir)
             return self.url
 
+    def stop_if_unused(self) -> bool:
+        """Stop the server this process started, unless another process is connected to it (a
+        `derechos dev` started meanwhile); True when it was stopped."""
+        if not self.started_here:
+            return False
+        with open(self.dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)     # not while another process is starting or reusing it
+            try:
+                client = redis.Redis.from_url(self.url, socket_timeout=2)
+                try:
+                    own = str(client.client_id())
+                    others = [c for c in client.client_list() if str(c.get("id")) != own]
+                finally:
+                    client.close()
+            except redis.RedisError:
+                return False
+            if others:
+                return False
+            self.stop()
+        self.started_here = False
+        return True
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (data is kept on disk: append-only file)."""
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from .broadcast import Audience, Broadcast, BroadcastError, Plan, plan, schedule_time, validate
+from .broadcast import Audience, Broadcast, BroadcastError, Plan, footers, plan, schedule_time, validate
 from .catalog import Catalog
 from .config import Config
 from .jobs import BROADCASTS, enqueue_start, make_queue, schedule_start, unschedule_start
@@ -20,7 +20,7 @@ class NotFound(LookupError):
     """No broadcast or hand-off with that id."""
 
 
-def new_broadcast(store: Store, catalog: Catalog, data: dict, who: str) -> Broadcast:
+def new_broadcast(store: Store, catalog: Catalog, data: dict, who: str, config: Config | None = None) -> Broadcast:
     """Check and save a draft alert; BroadcastError lists every problem."""
     audience = data.get("audience") or {}
     try:
@@ -37,7 +37,7 @@ def new_broadcast(store: Store, catalog: Catalog, data: dict, who: str) -> Broad
             created_by=who)
     except (TypeError, AttributeError, ValueError) as exc:
         raise BroadcastError(f"malformed alert: {exc}") from None
-    problems = validate(broadcast, set(catalog.languages))
+    problems = validate(broadcast, set(catalog.languages), footers(catalog, config.alert_footer if config else True))
     if problems:
         raise BroadcastError("; ".join(problems))
     store.broadcasts.save(broadcast.to_dict())
@@ -61,7 +61,8 @@ def preview(store: Store, catalog: Catalog, config: Config, broadcast_id: str) -
     ids = store.subscribers.audience(audience.langs, audience.channels, audience.tags)
     only = store.subscribers.counts(store.subscribers.whatsapp_only(ids), langs, ("whatsapp",))
     return plan(broadcast, store.subscribers.counts(ids, langs, channels), fold=config.sms_fold,
-                whatsapp_only={lang: n for (lang, _), n in only.items() if n})
+                whatsapp_only={lang: n for (lang, _), n in only.items() if n},
+                footer_texts=footers(catalog, config.alert_footer))
 
 
 def preview_report(store: Store, catalog: Catalog, config: Config, broadcast_id: str) -> dict:

@@ -91,15 +91,26 @@ class Vault:
 def load_or_create_dev_key(instance_dir: Path) -> bytes:
     """Development only: a random key kept in the instance folder (mode 0600)."""
     path = instance_dir / "data.key"
-    if path.exists():
-        return base64.b64decode(path.read_text().strip())
-    instance_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(base64.b64encode(key).decode() + "\n")
-    log.warning("DATA_KEY is not set: generated a development key in %s; set DATA_KEY in production", path)
-    return key
+    if not path.exists():
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        try:
+            # Written under a temporary name and linked into place: another process starting at the
+            # same moment (web and worker) reads the whole key or none, and only one creates it.
+            tmp = instance_dir / f".data.key.{os.getpid()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(base64.b64encode(key).decode() + "\n")
+            try:
+                os.link(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except FileExistsError:
+            pass    # another process created it first: use theirs
+        else:
+            log.warning("DATA_KEY is not set: generated a development key in %s; set DATA_KEY in production", path)
+            return key
+    return base64.b64decode(path.read_text().strip())
 
 
 # A phone number as it appears in the wild: +E.164, whatsapp:+..., or 7+ digits with separators.

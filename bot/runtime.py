@@ -83,9 +83,10 @@ class LiveContent:
         """The last edit refused (and still not fixed): when, and its first problems with file and line."""
         if self.last_error is None:
             return None
-        problems = [str(p) for p in self.last_error.problems]
+        problems = self.last_error.problems
         return {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_error_at or 0)),
-                "problems": problems[:10], "count": len(problems)}
+                "problems": [str(p) for p in problems[:10]], "count": len(problems),
+                "problems_es": [p.text("es") if hasattr(p, "text") else str(p) for p in problems[:10]]}
 
     def reload_if_changed(self) -> bool:
         """Reload when files changed; True if new content went live now (False: unchanged, refused,

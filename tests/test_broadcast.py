@@ -110,8 +110,8 @@ def test_import_count_preview_send_and_status(api, fake_twilio, redis):
     run_worker(redis)
     fake_twilio.clear()
 
-    alert = {"texts": {"es": "Clínica legal gratis el {date}. STOP para salir.",
-                       "en": "Free legal clinic on {date}. Reply STOP to stop."},
+    alert = {"texts": {"es": "Clínica legal gratis el {date}.",
+                       "en": "Free legal clinic on {date}."},
              "audience": {"tags": ["chicago"]}, "when": "2026-12-05"}
     created = client.post("/api/broadcasts", json=alert, headers=headers)
     assert created.status_code == 201
@@ -123,8 +123,9 @@ def test_import_count_preview_send_and_status(api, fake_twilio, redis):
     assert client.post(f"/api/broadcasts/{broadcast_id}/send", headers=headers).status_code == 202
     run_worker(redis)
     bodies = {r.get("To"): r.get("Body") for r in fake_twilio.wait_for(3)}
-    assert bodies["+13125550111"] == "Clinica legal gratis el 5 de diciembre de 2026. STOP para salir."
-    assert bodies["+13125550112"] == "Free legal clinic on December 5, 2026. Reply STOP to stop."
+    # Each ends with the program's name and how to stop, in the recipient's language (system.yml alert_footer).
+    assert bodies["+13125550111"] == "Clinica legal gratis el 5 de diciembre de 2026.\nDerechos. STOP para salir"
+    assert bodies["+13125550112"] == "Free legal clinic on December 5, 2026.\nDerechos. Reply STOP to end"
     assert "5 de diciembre" in bodies["whatsapp:+13125550113"]
     # Status callbacks turn into delivery figures.
     for request in fake_twilio.requests:
@@ -190,7 +191,7 @@ def test_whatsapp_outside_24_hours_gets_the_template(api, fake_twilio, redis):
     client.post(f"/api/broadcasts/{broadcast_id}/send", headers=headers)
     run_worker(redis)
     by_to = {r.get("To"): r for r in fake_twilio.wait_for(2)}
-    assert by_to[inside.address].get("Body") == "Alerta de prueba." and by_to[inside.address].get("ContentSid") is None
+    assert by_to[inside.address].get("Body") == "Alerta de prueba.\nDerechos. STOP para salir" and by_to[inside.address].get("ContentSid") is None
     assert by_to[outside.address].get("ContentSid") == template
     assert json.loads(by_to[outside.address].get("ContentVariables")) == {"1": "5 dic"}
     # Without a template, people outside the window are skipped and counted.

@@ -99,7 +99,9 @@ def test_unparsable_front_matter_gives_the_line(tree):
     path = tree / "es" / "housing.md"
     edit(path, "keywords:", "keywords: [unclosed\nkeywords2:")
     found = errors(tree)
-    assert any(e.startswith("content/es/housing.md:") and "YAML" in e for e in found), found
+    line = line_of(path, "keywords: [unclosed")
+    assert any(e.startswith(f"content/es/housing.md:{line}:") and "a [ is opened and never closed" in e
+               for e in found), found
 
 
 def test_keyword_claimed_by_two_topics(tree):

@@ -81,3 +81,36 @@ def test_cli_stops_with_one_line_naming_the_variable():
     assert "TWILIO_AUTH_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- `derechos config` (issue 14): one notation, the settings in use, where each value came from ---
+
+def test_config_shows_every_value_with_its_source(monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    for name in ("REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "DATA_KEY", "CONTENT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ADMIN_TOKEN", "s3cret-token-0123456789")
+    monkeypatch.setenv("DERECHOS_HELP_LINE", "+1 312 555 0100")
+    monkeypatch.setenv("DERECHOS_HELP_HOURS_EN", "9 to 5")
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "None" not in out and "(unset)" not in out and "settings = {}" not in out
+    assert "s3cret" not in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert lines["ADMIN_TOKEN"].split()[1:] == ["environment", "set"]
+    assert "default" in lines["REDIS_URL"] and "embedded Redis" in lines["REDIS_URL"]
+    assert "default" in lines["TWILIO_ACCOUNT_SID"] and "dry-run" in lines["TWILIO_ACCOUNT_SID"]
+    assert "DERECHOS_HELP_LINE" in lines["help_line"] and "+1 312 555 0100" in lines["help_line"]
+    assert "content/settings.yml" in lines["org_name"]
+    hours = [line.split() for line in out.splitlines() if line.strip().startswith("help_hours")]
+    assert ["help_hours", "es", "content/settings.yml", "<HORARIO>"] == hours[0][:4]
+    assert ["help_hours", "en", "DERECHOS_HELP_HOURS_EN", "9", "to", "5"] == hours[1]
+    data = json.loads(CliRunner().invoke(main, ["config", "--json"]).output)
+    assert {"variable": "ADMIN_TOKEN", "value": "set", "source": "environment"} in data["environment"]
+    assert {"setting": "help_line", "lang": "", "value": "+1 312 555 0100", "source": "DERECHOS_HELP_LINE"} \
+        in data["settings"]

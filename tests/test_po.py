@@ -90,6 +90,7 @@ TINY = {
           {org_name}: información general, no es consejo legal. Llama al {help_line} ({help_hours}). Responde STOP para salir.
         stop: "Listo, ya no recibirás mensajes."
         start: "Listo, recibirás mensajes."
+        alert_footer: "{org_name}. STOP para salir"
         thanks: "¡De nada! MENU: temas."
         confirm_stop: "¿Quieres dejar de recibir mensajes? Responde BAJA."
         clarify: "¿Es sobre 1) {first} o 2) {second}? Responde 1 o 2."
@@ -144,6 +145,7 @@ TINY = {
           {org_name}: general information, not legal advice. Call {help_line} ({help_hours}). Reply STOP to quit.
         stop: "Done, no more messages."
         start: "Done, you will get messages."
+        alert_footer: "{org_name}. Reply STOP to end"
         thanks: "You're welcome! MENU: topics."
         confirm_stop: "Do you want to stop getting messages? Reply STOP."
         clarify: "Is it about 1) {first} or 2) {second}? Reply 1 or 2."

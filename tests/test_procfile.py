@@ -42,3 +42,16 @@ def test_worker_target_is_the_console_script():
     assert argv[1] in main.commands
     result = CliRunner().invoke(main, [argv[1], "--help"])
     assert result.exit_code == 0 and "replies" in result.output
+
+
+def test_ci_checks_the_content_then_runs_readme_test_command():
+    """A broken content edit cannot land: .ci/run runs `derechos content check` before the tests, and
+    its last line is README's test command, exactly."""
+    import re
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    test_command = re.search(r"Run the tests:\n\n```sh\n(.+)\n```", readme).group(1)
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[-1] == test_command
+    check = next(i for i, line in enumerate(lines) if "derechos content check" in line)
+    assert check < len(lines) - 1
+    assert "set -euo pipefail" in lines     # a failing check stops the run

@@ -206,7 +206,8 @@ def test_refused_for_its_category_the_alert_falls_back_to_sms(live, fake_twilio,
     run_worker(redis)
     [_, sms] = fake_twilio.wait_for(2)
     assert sms.get("To") == PHONE and sms.get("From") == "+15550000"
-    assert sms.get("Body") == "Mañana: feria de informacion legal gratuita en la parroquia."   # as SMS writes it
+    # As SMS writes it, with the footer the template had around it (the program's name and STOP).
+    assert sms.get("Body") == "Mañana: feria de informacion legal gratuita en la parroquia.\nDerechos. STOP para salir"
     report = figures(client, broadcast)
     assert report["figures"]["whatsapp_refused:category"] == 1
     assert report["figures"]["sms_fallback:category"] == 1

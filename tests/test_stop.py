@@ -70,7 +70,7 @@ def test_a_csv_import_keeps_out_someone_who_sent_stop(live, fake_twilio, redis):
     broadcast(client, headers)
     run_worker(redis)
     assert sent_to(fake_twilio, person) == []
-    assert sent_to(fake_twilio, "+13125550172") == ["Alerta de prueba."]
+    assert sent_to(fake_twilio, "+13125550172") == ["Alerta de prueba.\nDerechos. STOP para salir"]   # with the alert footer
     # The CLI says so too.
     (runtime.config.instance_dir).mkdir(parents=True, exist_ok=True)
     path = runtime.config.instance_dir / "again.csv"

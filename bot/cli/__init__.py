@@ -38,21 +38,42 @@ class Context:
             self._runtime = Runtime(self.config)
         return self._runtime
 
+    def close(self) -> None:
+        """After the command: an embedded Redis this command started is stopped again (unless another
+        process uses it meanwhile), so a one-shot command leaves no server behind."""
+        runtime = self._runtime
+        if runtime is None or runtime.embedded is None or not runtime.embedded.started_here:
+            return
+        if "redis" in runtime.__dict__:
+            runtime.redis.close()
+            runtime.redis.connection_pool.disconnect()
+        runtime.embedded.stop_if_unused()
+
     def content(self):
         try:
             return self.runtime.content.get()
         except ContentError as exc:
-            raise click.ClickException("content has errors:\n" + "\n".join(str(p) for p in exc.problems)) from None
+            from .content import editor_lang
+            lang = editor_lang()
+            raise click.ClickException(("el contenido tiene errores:\n" if lang == "es" else "content has errors:\n")
+                                       + "\n".join(p.text(lang) for p in exc.problems)) from None
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
 
 
-@click.group()
+@click.group(name="derechos")
+@click.version_option(package_name="derechos", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx):
-    """Derechos: a multilingual SMS and WhatsApp bot that tells migrants their rights."""
+    """Derechos: a multilingual SMS and WhatsApp bot that tells migrants their rights.
+
+    \b
+    Example:
+      derechos dev
+    """
     ctx.obj = Context()
+    ctx.call_on_close(ctx.obj.close)
     from ..runtime import configure_logging
     configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
 

@@ -58,7 +58,12 @@ def organizers_add(ctx, email, role, name):
 @organizers.command("list")
 @pass_ctx
 def organizers_list(ctx):
-    """Every account: email, name, role, and whether it is disabled."""
+    """Every account: email, name, role, and whether it is disabled.
+
+    \b
+    Example:
+      derechos organizers list
+    """
     rows = ctx.runtime.store.organizers.all()
     if not rows:
         click.echo("no organizers yet: derechos organizers add EMAIL --role admin")
@@ -72,7 +77,12 @@ def organizers_list(ctx):
 @click.argument("email")
 @pass_ctx
 def organizers_disable(ctx, email):
-    """Stop an account from signing in (its sessions and API tokens stop working at once)."""
+    """Stop an account from signing in (its sessions and API tokens stop working at once).
+
+    \b
+    Example:
+      derechos organizers disable luis@example.org
+    """
     account = _call(accounts.set_disabled, ctx.runtime.store, email, True, who())
     click.echo(f"disabled {account.email}")
 
@@ -81,7 +91,12 @@ def organizers_disable(ctx, email):
 @click.argument("email")
 @pass_ctx
 def organizers_enable(ctx, email):
-    """Let a disabled account sign in again."""
+    """Let a disabled account sign in again.
+
+    \b
+    Example:
+      derechos organizers enable luis@example.org
+    """
     account = _call(accounts.set_disabled, ctx.runtime.store, email, False, who())
     click.echo(f"enabled {account.email}")
 
@@ -90,7 +105,12 @@ def organizers_enable(ctx, email):
 @click.argument("email")
 @pass_ctx
 def organizers_reset_password(ctx, email):
-    """Set a new password (asked twice, or read from standard input); open sessions end."""
+    """Set a new password (asked twice, or read from standard input); open sessions end.
+
+    \b
+    Example:
+      derechos organizers reset-password luis@example.org
+    """
     password = _password("New password")
     account = _call(accounts.reset_password, ctx.runtime.store, email, password, who())
     click.echo(f"password changed for {account.email}")
@@ -101,5 +121,10 @@ def organizers_reset_password(ctx, email):
 @click.option("--label", default="cli", show_default=True, help="What the token is for.")
 @pass_ctx
 def organizers_token(ctx, email, label):
-    """A new API token for /api/ (printed once; only its hash is kept)."""
+    """A new API token for /api/ (printed once; only its hash is kept).
+
+    \b
+    Example:
+      derechos organizers token luis@example.org --label reports
+    """
     click.echo(_call(accounts.new_token, ctx.runtime.store, email, label, who()))

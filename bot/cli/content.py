@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -65,7 +66,12 @@ def match(ctx: Context, text: str | None, eval_file: Path | None, misses: bool, 
 @click.option("--each-line", is_flag=True, help="Treat each stdin line as one message; one JSON object per line.")
 @click.option("--no-fold", is_flag=True, help="Show the SMS policy off (no folding to GSM-7).")
 def segments(text: str | None, each_line: bool, no_fold: bool):
-    """SMS encoding (GSM-7 or UCS-2) and segment count, as sent and after the SMS encoding policy."""
+    """SMS encoding (GSM-7 or UCS-2) and segment count, as sent and after the SMS encoding policy.
+
+    \b
+    Example:
+      derechos segments "¿Cómo pido asilo?"
+    """
     from .. import sms
 
     def describe(message: str) -> dict:
@@ -90,26 +96,85 @@ def segments(text: str | None, each_line: bool, no_fold: bool):
 
 @main.group()
 def content():
-    """Check, preview and translate the content files."""
+    """Check, preview and translate the content files (content/README.md is the editors' guide).
+
+    \b
+    Example:
+      derechos content check
+    """
+
+
+def editor_lang(chosen: str | None = None) -> str:
+    """The language of the checker's messages: --lang, else CONTENT_CHECK_LANG, else the system locale
+    (LC_ALL, LC_MESSAGES, LANG: Spanish when it starts with es), else English."""
+    if chosen:
+        return chosen
+    wanted = os.environ.get("CONTENT_CHECK_LANG", "").strip().lower()[:2]
+    if wanted in ("es", "en"):
+        return wanted
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return "es" if value.lower().startswith("es") else "en"
+    return "en"
+
+
+lang_option = click.option("--lang", "lang", type=click.Choice(["es", "en"]), default=None,
+                           help="Language of the messages (default: $CONTENT_CHECK_LANG, else the system locale: "
+                                "Spanish when it is es_*, else English).")
 
 
 @content.command("check")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Content folder.")
+@lang_option
 @pass_ctx
-def content_check(ctx: Context, directory: Path | None):
-    """Validate the whole content tree; report every problem with file and line."""
+def content_check(ctx: Context, directory: Path | None, lang: str | None):
+    """Validate the whole content tree; report every problem with file and line, in Spanish or English.
+    Exits 1 when there is an error (warnings do not fail).
+
+    \b
+    Example:
+      derechos content check --lang es
+    """
     from ..catalog import check_content
+    lang = editor_lang(lang)
     root = directory or ctx.config.content_dir
     problems = check_content(root, ctx.config.settings)
     for problem in problems:
-        click.echo(str(problem), err=problem.severity == "error")
+        click.echo(problem.text(lang), err=problem.severity == "error")
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if not errors:
         warnings += _check_examples_with_the_model(root, ctx.config.settings)
     if errors:
-        raise click.ClickException(f"{errors} error(s), {warnings} warning(s) in {root}")
-    click.echo(f"content OK: {root} ({warnings} warning(s))")
+        raise click.ClickException(f"{errors} error(es), {warnings} aviso(s) en {root}" if lang == "es"
+                                   else f"{errors} error(s), {warnings} warning(s) in {root}")
+    click.echo(f"contenido correcto: {root} ({warnings} aviso(s))" if lang == "es"
+               else f"content OK: {root} ({warnings} warning(s))")
+
+
+def page_lengths(catalog, fold: bool = True) -> list[dict]:
+    """Per topic and language with its own text: each page's length as the phone gets it on SMS (after
+    the SMS policy, with the line the bot adds when more pages follow), against its budget."""
+    from .. import sms
+    from ..catalog import FIRST_REPLY_SEGMENTS, PAGE_SEGMENTS
+    rows = []
+    order = {"es": 0, "en": 1}
+    for lang in sorted(catalog.topics, key=lambda code: (order.get(code, 2), code)):
+        hint = catalog.text("more_hint", lang) if catalog.system.get(lang) or lang in catalog.languages else ""
+        for topic_id in catalog.topic_ids:
+            topic = catalog.topics[lang].get(topic_id)
+            if topic is None or not topic.pages:
+                continue
+            pages = []
+            for i, page in enumerate(topic.pages):
+                text = page + ("\n" + hint if i < len(topic.pages) - 1 else "")
+                info = sms.segment_info(sms.render(text, "sms", fold=fold))
+                budget = FIRST_REPLY_SEGMENTS if i == 0 else PAGE_SEGMENTS
+                pages.append({"page": i + 1, "characters": info.characters, "segments": info.segments,
+                              "budget": budget, "encoding": info.encoding})
+            rows.append({"topic": topic_id, "lang": lang, "pages": pages})
+    return rows
 
 
 def _check_examples_with_the_model(root: Path, settings: dict) -> int:
@@ -134,31 +199,65 @@ def _check_examples_with_the_model(root: Path, settings: dict) -> int:
 
 
 @content.command("stats")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--lang", "langs", multiple=True, help="Only these languages in the page lengths (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_ctx
-def content_stats(ctx: Context, as_json: bool):
-    """Coverage per language: topics with reviewed text, with audio, falling back to Spanish."""
+def content_stats(ctx: Context, langs: tuple[str, ...], as_json: bool):
+    """Topics and coverage per language (reviewed text, audio, falling back to Spanish), the length of
+    every page in SMS against its budget, and the topics due for review.
+
+    \b
+    Example:
+      derechos content stats --lang es
+    """
     from ..catalog import coverage
-    rows = coverage(ctx.content().catalog)
+    catalog = ctx.content().catalog
+    rows = coverage(catalog)
+    lengths = [row for row in page_lengths(catalog, ctx.config.sms_fold) if not langs or row["lang"] in langs]
+    due = [{"topic": t.id, "lang": t.lang, "review_by": t.review_by.isoformat()} for t in catalog.due_for_review()]
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"coverage": rows, "lengths": lengths, "due_for_review": due}, ensure_ascii=False,
+                              indent=2))
         return
+    click.echo(f"{len(catalog.topic_ids)} topics in {len(catalog.sections)} sections")
     click.echo(f"{'lang':<10} {'name':<16} {'reviewed':>8} {'audio':>6} {'fallback':>8}  coverage")
     for row in rows:
         pct = 100 * row["reviewed"] / row["topics"] if row["topics"] else 0
         click.echo(f"{row['lang']:<10} {row['name'][:16]:<16} {row['reviewed']:>8} {row['audio']:>6} "
                    f"{row['fallback']:>8}  {pct:5.1f}%")
+    click.echo("\nPage lengths on SMS (characters after the SMS policy, SMS used / budget; the first reply with "
+               "the more_hint line):")
+    click.echo(f"{'topic':<16} {'lang':<9} {'first reply':>18}   other pages")
+    for row in lengths:
+        first, rest = row["pages"][0], row["pages"][1:]
+        mark = lambda p: " !" if p["segments"] > p["budget"] else ""   # noqa: E731
+        others = "  ".join(f"p{p['page']} {p['characters']} ch {p['segments']}/{p['budget']}{mark(p)}" for p in rest)
+        click.echo(f"{row['topic']:<16} {row['lang']:<9} {first['characters']:>5} ch {first['segments']}/"
+                   f"{first['budget']} SMS{mark(first):<2}   {others or '-'}")
+    if due:
+        click.echo("\nDue for review (review_by has passed):")
+        for item in due:
+            click.echo(f"  {item['lang']}/{item['topic']}.md  review_by {item['review_by']}")
+    else:
+        click.echo("\nNo topic is due for review.")
 
 
 @content.command("preview")
 @click.argument("topic")
-@click.option("--lang", default="es", show_default=True)
+@click.option("--lang", default="es", show_default=True, help="The language to show.")
 @click.option("--channel", type=click.Choice(["sms", "whatsapp", "voice"]), default="sms", show_default=True,
-              help="voice: what a call says (speech text and spoken length) or plays.")
+              help="The phone's channel; voice: what a call says (speech text and spoken length) or plays.")
 @click.option("--all-pages", is_flag=True, help="Show every page, not just the first reply.")
 @pass_ctx
 def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages: bool):
-    """Exactly what the phone will show, with segment count and encoding (or, for voice, say)."""
+    """Exactly what the phone will show for a topic (or menu, help, stop, start), with segment count
+    and encoding; for a call, what it says or plays.
+
+    \b
+    Example:
+      derechos content preview asylum --lang es --channel sms --all-pages
+      derechos content preview menu --lang en --channel voice
+    """
     from .. import conversation
     from ..conversation import State
     from ..messages import InboundMessage
@@ -201,7 +300,12 @@ def content_preview(ctx: Context, topic: str, lang: str, channel: str, all_pages
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
 @pass_ctx
 def content_export_po(ctx: Context, lang: str, output: Path | None):
-    """Write a Gettext catalog for translators (source: Spanish; context: topic and field)."""
+    """Write a Gettext catalog for translators into LANG (source: Spanish; context: topic and field).
+
+    \b
+    Example:
+      derechos content export-po en -o en.po
+    """
     from ..po import export_po
     catalog = ctx.content().catalog
     if lang not in catalog.languages or lang == "es":
@@ -220,7 +324,12 @@ def content_export_po(ctx: Context, lang: str, output: Path | None):
               help="Status for the topic files written (default: reviewed for es/en, draft for Indigenous languages).")
 @pass_ctx
 def content_import_po(ctx: Context, po_file: Path, status: str | None):
-    """Write a translator's catalog back into the content files; fuzzy and untranslated entries are reported."""
+    """Write a translator's catalog back into the content files; fuzzy and untranslated entries are reported.
+
+    \b
+    Example:
+      derechos content import-po en.po
+    """
     from ..po import import_po
     try:
         report = import_po(ctx.config.content_dir, po_file, status=status)
@@ -237,7 +346,12 @@ def content_import_po(ctx: Context, po_file: Path, status: str | None):
 @pass_ctx
 def content_misses(ctx: Context, days: int | None, last: int, as_json: bool):
     """Questions the bot could not answer (digits, emails and links removed; no person), grouped by
-    similar text, most asked first: what to write next."""
+    similar text, most asked first: what to write next.
+
+    \b
+    Example:
+      derechos content misses --days 7
+    """
     keep = ctx.config.misses_days
     if not keep:
         raise click.ClickException("questions not answered are not recorded (MISSES_DAYS=off)")

@@ -57,11 +57,12 @@ def broadcast():
 @click.option("--text", "texts", multiple=True, required=True, metavar="LANG=TEXT",
               help="The alert in one language (es is required; others fall back to it). Repeat per language.")
 @click.option("--lang", "langs", multiple=True, help="Audience: only these languages.")
-@click.option("--channel", "channels", multiple=True, type=click.Choice(["sms", "whatsapp"]))
+@click.option("--channel", "channels", multiple=True, type=click.Choice(["sms", "whatsapp"]),
+              help="Audience: only this channel (repeat for both; default: both).")
 @click.option("--tag", "tags", multiple=True, help="Audience: only subscribers with every one of these tags.")
 @click.option("--audio", "audio", multiple=True, metavar="LANG=URL", help="An https audio URL for a language.")
 @click.option("--when", help="The date the alert names as {date}/{time}: YYYY-MM-DD or YYYY-MM-DD HH:MM.")
-@click.option("--tz", "tz", default="America/Chicago", show_default=True)
+@click.option("--tz", "tz", default="America/Chicago", show_default=True, help="Time zone of --when.")
 @click.option("--template", help="WhatsApp template Content SID (HX...) for people outside the 24 h window.")
 @click.option("--var", "variables", multiple=True, metavar="N=VALUE", help="Template variable.")
 @as_option
@@ -76,13 +77,13 @@ def broadcast_create(ctx, texts, langs, channels, tags, audio, when, tz, templat
     data = {"texts": _pairs(texts, "--text"), "audio": _pairs(audio, "--audio"),
             "audience": {"langs": list(langs), "channels": list(channels), "tags": list(tags)},
             "when": when, "timezone": tz, "template_sid": template, "template_variables": _pairs(variables, "--var")}
-    created = _call(organizer.new_broadcast, ctx.runtime.store, ctx.content().catalog, data, _name(as_))
+    created = _call(organizer.new_broadcast, ctx.runtime.store, ctx.content().catalog, data, _name(as_), ctx.config)
     click.echo(created.id)
     click.echo(f"audience: {created.audience.describe()}", err=True)
 
 
 @broadcast.command("list")
-@click.option("--last", type=int, default=20, show_default=True)
+@click.option("--last", type=int, default=20, show_default=True, help="How many broadcasts to show.")
 @json_option
 @pass_ctx
 def broadcast_list(ctx, last, as_json):
@@ -119,7 +120,7 @@ def broadcast_preview(ctx, broadcast_id, as_json):
     Example:
       derechos broadcast preview 3f9c1a2b4d5e
     """
-    from ..broadcast import text_for
+    from ..broadcast import footers, text_for
     store = ctx.runtime.store
     report = _call(organizer.preview_report, store, ctx.content().catalog, ctx.config, broadcast_id)
     if as_json:
@@ -131,7 +132,7 @@ def broadcast_preview(ctx, broadcast_id, as_json):
         click.echo(line)
     alert = organizer.load(store, broadcast_id)
     for lang in sorted({row.lang for row in the_plan.rows}):
-        text, used = text_for(alert, lang)
+        text, used = text_for(alert, lang, footers(ctx.content().catalog, ctx.config.alert_footer))
         click.echo(f"\n[{lang}{' (falls back to ' + used + ')' if used != lang else ''}]\n{text}")
 
 
@@ -311,9 +312,10 @@ def subscribers_import(ctx, csv_file, lang, region, tags, strict, as_):
 
 
 @subscribers.command("count")
-@click.option("--lang", "langs", multiple=True)
-@click.option("--channel", "channels", multiple=True, type=click.Choice(["sms", "whatsapp"]))
-@click.option("--tag", "tags", multiple=True)
+@click.option("--lang", "langs", multiple=True, help="Only people reading this language (repeatable).")
+@click.option("--channel", "channels", multiple=True, type=click.Choice(["sms", "whatsapp"]),
+              help="Only people on this channel (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="Only people with every one of these tags.")
 @json_option
 @pass_ctx
 def subscribers_count(ctx, langs, channels, tags, as_json):
@@ -398,7 +400,8 @@ def handoff():
 
 
 @handoff.command("list")
-@click.option("--status", type=click.Choice(["open", "taken", "closed"]), default="open", show_default=True)
+@click.option("--status", type=click.Choice(["open", "taken", "closed"]), default="open", show_default=True,
+              help="Which requests to list.")
 @json_option
 @pass_ctx
 def handoff_list(ctx, status, as_json):
@@ -435,8 +438,13 @@ def handoff_take(ctx, handoff_id, force, as_):
     Example:
       derechos handoff take 1a2b3c4d5e --as maria
     """
+    from ..store.handoffs import HandoffTaken
     store = ctx.runtime.store
-    item = _call(organizer.take_handoff, store, handoff_id, _name(as_), force=force)
+    try:
+        item = organizer.take_handoff(store, handoff_id, _name(as_), force=force)
+    except HandoffTaken as exc:
+        raise click.ClickException(f"hand-off {handoff_id} is already taken by {exc.by}: ask them, or take it "
+                                   "over with --force (the audit trail records it)") from None
     if item is None:
         raise click.ClickException(f"no hand-off '{handoff_id}'")
     click.echo(organizer.show_number(store, handoff_id, _name(as_)) or "(no number: the request is closed)")

@@ -24,7 +24,12 @@ def whatsapp():
 @whatsapp.command("check")
 @pass_ctx
 def whatsapp_check(ctx: Context):
-    """Check every language's whatsapp.yml: each problem with file and line."""
+    """Check every language's whatsapp.yml: each problem with file and line.
+
+    \b
+    Example:
+      derechos whatsapp check
+    """
     from .. import whatsapp as wa
     problems = wa.check(ctx.content().catalog, ctx.config.content_dir)
     for problem in problems:
@@ -46,6 +51,10 @@ def whatsapp_sync(ctx: Context, dry_run: bool, as_json: bool):
     Until a template is synced, WhatsApp gets the numbered text, as SMS does. Run it again after
     editing whatsapp.yml, the menu or the section names; alert templates need WhatsApp's approval
     again after a change (run it again later to see the verdict).
+
+    \b
+    Example:
+      derechos whatsapp sync --dry-run
     """
     from .. import whatsapp as wa
     catalog = ctx.content().catalog
@@ -77,7 +86,12 @@ def whatsapp_sync(ctx: Context, dry_run: bool, as_json: bool):
 @whatsapp.command("templates")
 @pass_ctx
 def whatsapp_templates(ctx: Context):
-    """The templates in use: name, Content SID, approval status."""
+    """The templates in use: name, Content SID, approval status.
+
+    \b
+    Example:
+      derechos whatsapp templates
+    """
     records = ctx.runtime.store.templates.all()
     if not records:
         click.echo("no templates synced: WhatsApp gets the numbered text (run `derechos whatsapp sync`)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import redis
+
 from .base import DAY, Noun, UnitOfWork, decode, decode_hash
 
 KEPT = 90 * DAY
@@ -69,15 +71,26 @@ class Handoffs(Noun):
         return item
 
     def take(self, handoff_id: str, by: str, force: bool = False) -> dict[str, str] | None:
-        """Assign a hand-off; HandoffTaken if another organizer has it (unless `force`)."""
-        item = self.get(handoff_id)
-        if item is None:
-            return None
-        holder = item.get("taken_by")
-        if item["status"] == "taken" and holder and holder != by and not force:
-            raise HandoffTaken(holder)
-        self.r.hset(self.key("handoff", handoff_id), mapping={"status": "taken", "taken_by": by,
-                                                              "taken_at": int(time.time())})
+        """Assign a hand-off; HandoffTaken if another organizer has it (unless `force`). Checked and
+        set in one transaction: two organizers taking it at once cannot both get it."""
+        key = self.key("handoff", handoff_id)
+        with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    status, holder = (decode(v) if v is not None else None for v in pipe.hmget(key, "status", "taken_by"))
+                    if status is None:
+                        pipe.unwatch()
+                        return None
+                    if status == "taken" and holder and holder != by and not force:
+                        pipe.unwatch()
+                        raise HandoffTaken(holder)
+                    pipe.multi()
+                    pipe.hset(key, mapping={"status": "taken", "taken_by": by, "taken_at": int(time.time())})
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
         return self.get(handoff_id)
 
     def close(self, handoff_id: str, by: str) -> dict[str, str] | None:

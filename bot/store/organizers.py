@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from .base import Noun, decode, decode_hash
+from .base import Noun, decode, decode_hash, expire_if_unset
 
 THROTTLE_WINDOW = 15 * 60          # seconds a failed login counts against an account or an address
 MAX_FAILS_ACCOUNT = 5
@@ -133,7 +133,7 @@ class Organizers(Noun):
         with self.r.pipeline(transaction=False) as pipe:
             for key in self._fail_keys(email, address):
                 pipe.incr(key)
-                pipe.expire(key, THROTTLE_WINDOW, nx=True)
+                expire_if_unset(pipe, key, THROTTLE_WINDOW)
             pipe.execute()
 
     def clear_failures(self, email: str, address: str) -> None:

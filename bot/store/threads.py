@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 
-from .base import DAY, Noun, UnitOfWork, decode, decode_hash
+from .base import DAY, Noun, UnitOfWork, decode, decode_hash, expire_if_unset
 
 OPEN_TTL = 90 * DAY     # as long as the hand-off record itself
 
@@ -57,7 +57,7 @@ class Threads(Noun):
         token = self.vault.encrypt(json.dumps(entry, ensure_ascii=False), context="thread:" + ref)
         target = uow.pipe if uow is not None else self.r.pipeline(transaction=True)
         target.rpush(self._thread(handoff_id), token)
-        target.expire(self._thread(handoff_id), OPEN_TTL, nx=True)   # never undoes the retention after close
+        expire_if_unset(target, self._thread(handoff_id), OPEN_TTL)   # never undoes the retention after close
         if uow is None:
             target.execute()
         return entry_id
@@ -78,7 +78,7 @@ class Threads(Noun):
     def set_status(self, handoff_id: str, entry_id: str, status: str) -> None:
         with self.r.pipeline(transaction=False) as pipe:
             pipe.hset(self._status(handoff_id), entry_id, status)
-            pipe.expire(self._status(handoff_id), OPEN_TTL, nx=True)
+            expire_if_unset(pipe, self._status(handoff_id), OPEN_TTL)
             pipe.execute()
 
     def forget(self, uow: UnitOfWork, ref: str, handoff_ids: list[str]) -> None:

@@ -142,16 +142,59 @@ MESSAGES: tuple[tuple[str, str], ...] = (
     ("example '<example>' is also an example of '<intent>' (<where>): one message, one intent",
      "el ejemplo '<example>' también es ejemplo de '<intent>' (<where>): un mensaje, una intención"),
     ("'<word>' selects both '<first>' and '<second>'", "'<word>' elige a la vez '<first>' y '<second>'"),
+    # the phone line
+    ("audio file '<audio>' cannot be played on a phone call (calls play mp3 and wav): callers hear <instead>; "
+     "add an mp3 copy",
+     "el archivo de audio '<audio>' no se puede reproducir en una llamada (las llamadas reproducen mp3 y wav): "
+     "quien llama escucha <instead>; agrega una copia en mp3"),
+    ("audio file '<audio>' <problem>", "el archivo de audio '<audio>' <problem>"),
+    ("the recording of the language's name <problem>", "la grabación del nombre del idioma <problem>"),
+    ("voice: is not used here: the phone line speaks Spanish and English only; this language is heard from "
+     "recordings",
+     "voice: no se usa aquí: la línea telefónica habla solo español e inglés; este idioma se escucha en "
+     "grabaciones"),
+    ("voice: has <n> texts but the topic has <pages> pages (one text per page, in order; \"\" keeps a page)",
+     "voice: tiene <n> textos pero el tema tiene <pages> páginas (un texto por página, en orden; \"\" deja la "
+     "página como está)"),
+    ("page <n> said aloud takes about <s> s (<words> words at <rate> a minute); the budget is <budget> s: cut about "
+     "<cut> words, or write a shorter text for the phone under voice:",
+     "la página <n> leída en voz alta dura unos <s> s (<words> palabras a <rate> por minuto); el máximo es "
+     "<budget> s: quita unas <cut> palabras o escribe un texto más corto para el teléfono en voice:"),
+    ("phone line: <problem>", "línea telefónica: <problem>"),
 )
 
 FRAGMENTS: tuple[tuple[str, str], ...] = (
+    # the keypad menus (bot/voice.py keypad_problems); before "page <n>", which would match them too
+    ("page <n> of <menu> says <choices> choices; at most <max>", "la página <n> de <menu> dice <choices> opciones; "
+     "el máximo es <max>"),
+    ("<menu>: some choices have no key", "<menu>: algunas opciones no tienen tecla"),
+    ("language '<lang>' cannot be chosen in <menu>", "el idioma '<lang>' no se puede elegir en <menu>"),
+    ("topic '<tid>' cannot be reached by keypad (it is in no section of menu.yml)",
+     "al tema '<tid>' no se llega con el teclado (no está en ninguna sección de menu.yml)"),
+    ("the language menu", "el menú de idiomas"),
+    ("the main menu", "el menú principal"),
+    ("section '<id>'", "la sección '<id>'"),
     ("the first reply", "la primera respuesta"),
     ("page <n>", "la página <n>"),
     ("the menu (welcome + header + labels + footer)", "el menú (bienvenida + encabezado + nombres + pie)"),
     ("the menu of section '<id>'", "el menú de la sección '<id>'"),
     ("keyword", "la palabra clave"),
     ("phrase", "la frase"),
+    # why a recording cannot be used (bot/speech.py audio_problem) and what callers hear instead
+    ("is a link: put the real file in the audio/ folder", "es un enlace: pon el archivo real en la carpeta audio/"),
+    ("not found", "no se encuentra"),
+    ("is not an audio file (its first bytes are not mp3, wav, ogg, amr or m4a)",
+     "no es un archivo de audio (sus primeros bytes no son de mp3, wav, ogg, amr ni m4a)"),
+    ("is <kind> audio but its name ends in <suffix>: rename it",
+     "es audio <kind> pero su nombre termina en <suffix>: cámbiale el nombre"),
+    ("cannot be played on a phone call: name it language.mp3 or language.wav",
+     "no se puede reproducir en una llamada: llámalo language.mp3 o language.wav"),
+    ("that there is no recording yet", "que todavía no hay grabación"),
+    ("the text read aloud", "el texto leído en voz alta"),
 )
+
+# Fields whose value is itself a phrase of the checker, translated with FRAGMENTS.
+TRANSLATED_FIELDS = frozenset({"what", "kind", "problem", "instead", "menu"})
 
 SEVERITY = {"error": "error", "warning": "aviso"}
 
@@ -179,7 +222,7 @@ def _apply(table, text: str) -> str | None:
     for pattern, spanish in _compiled(table):
         match = pattern.match(text)
         if match:
-            values = {k: (_apply(FRAGMENTS, v) or v) if k in ("what", "kind") else v
+            values = {k: (_apply(FRAGMENTS, v) or v) if k in TRANSLATED_FIELDS else v
                       for k, v in match.groupdict().items()}
             return re.sub(r"<([a-z_]+)>", lambda m: values.get(m.group(1), m.group(0)), spanish)
     return None

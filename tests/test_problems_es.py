@@ -60,3 +60,32 @@ def test_a_problem_reads_in_either_language():
     assert warning.text("es") == "content/es/tps.md:5: aviso: review_by es anterior a as_of"
     own = Problem("content/es/tps.md", 2, "a quote is opened and never closed", message_es="se abre una comilla")
     assert own.text("es").endswith("error: se abre una comilla")
+
+
+def _phrases_of(path: Path, function: str) -> list[str]:
+    """The phrases a helper of the checker returns or appends (its f-string fields filled with 'x')."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    body = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function)
+    found = []
+    for node in ast.walk(body):
+        value = node.value if isinstance(node, ast.Return) else (
+            node.args[0] if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "append" else None)
+        sample = _sample(value) if value is not None else None
+        if sample:
+            found.append(sample)
+    return found
+
+
+def test_the_phone_lines_problems_read_in_spanish_whole():
+    """The voice checks pass phrases of bot/speech.py and bot/voice.py through: those have Spanish too."""
+    bot = CATALOG.parent
+    audio = _phrases_of(bot / "speech.py", "audio_problem")
+    keypad = _phrases_of(bot / "voice.py", "keypad_problems")
+    assert len(audio) >= 4 and len(keypad) >= 4
+    for phrase in audio:
+        said = spanish(f"audio file 'x.ogg' {phrase}")
+        assert said and phrase not in said, phrase
+    for phrase in keypad:
+        for menu in ("the main menu", "section 'x'"):
+            said = spanish("phone line: " + phrase.replace("x choices", "7 choices").replace(" of x ", f" of {menu} "))
+            assert said and " choices" not in said and " cannot " not in said and "have no key" not in said, said

@@ -2,6 +2,7 @@
 `derechos chat` (a terminal phone)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from . import Context, main, pass_ctx
 
 # A North American number reserved for fiction (NPA 555-0100 to 0199): the importer and `subscribers
 # forget` accept it in dry-run, so what a developer does in the chat can be imported or forgotten.
-CHAT_NUMBER = "+13125550100"
+CHAT_NUMBER = "+13125550100"     # the fictional number `chat` and `call` pretend to write or call from
 
 
 def _answers(url: str) -> None:
@@ -251,19 +252,24 @@ def chat(ctx: Context, url: str | None, whatsapp: bool, number: str):
       derechos chat --url http://127.0.0.1:5000 --whatsapp
     """
     from ..chat import run_chat
-    config = ctx.config
+    with local_bot(ctx.config, url, "chat") as base:
+        run_chat(ctx.runtime, base, ("whatsapp:" + number) if whatsapp else number)
+
+
+@contextlib.contextmanager
+def local_bot(config: Config, url: str | None, command: str):
+    """The bot a terminal phone (`chat`, `call`) talks to: the one at `url`, checked to answer, or one
+    started like `derechos dev` and stopped on the way out. Yields its base URL."""
     if not config.dry_run:
-        raise click.ClickException("chat reads the dry-run outbox: unset TWILIO_ACCOUNT_SID to use it")
-    stack = None
-    if url is None:
-        stack = DevStack(config, port=free_port())
-        stack.start()
-        url = stack.url
-        click.echo(f"(started a local bot at {url})")
-    else:
+        raise click.ClickException(f"{command} reads the dry-run outbox: unset TWILIO_ACCOUNT_SID to use it")
+    if url is not None:
         _answers(url.rstrip("/"))
+        yield url.rstrip("/")
+        return
+    stack = DevStack(config, port=free_port())
+    stack.start()
+    click.echo(f"(started a local bot at {stack.url})")
     try:
-        run_chat(ctx.runtime, url.rstrip("/"), ("whatsapp:" + number) if whatsapp else number)
+        yield stack.url
     finally:
-        if stack:
-            stack.stop()
+        stack.stop()

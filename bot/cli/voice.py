@@ -7,12 +7,14 @@ from pathlib import Path
 import click
 
 from . import Context, main, pass_ctx, who
+from .local import CHAT_NUMBER
 from .organizers import handoff
 
 
 @main.command()
 @click.option("--url", default=None, help="A running bot (default: start one like `derechos dev`).")
-@click.option("--number", default="+15550100", show_default=True, help="The phone number you call from.")
+@click.option("--number", default=CHAT_NUMBER, show_default=True,
+              help="The phone number you call from (the default is a fictional 555-01xx number).")
 @pass_ctx
 def call(ctx: Context, url: str | None, number: str):
     """Call the voice line from the terminal: hear what a caller hears, press keys.
@@ -22,21 +24,9 @@ def call(ctx: Context, url: str | None, number: str):
       derechos call --url http://127.0.0.1:5000
     """
     from ..phonecall import run_call
-    from .local import DevStack, free_port
-    config = ctx.config
-    if not config.dry_run:
-        raise click.ClickException("call reads the dry-run outbox: unset TWILIO_ACCOUNT_SID to use it")
-    stack = None
-    if url is None:
-        stack = DevStack(config, port=free_port())
-        stack.start()
-        url = stack.url
-        click.echo(f"(started a local bot at {url})")
-    try:
-        run_call(ctx.runtime, url.rstrip("/"), number)
-    finally:
-        if stack:
-            stack.stop()
+    from .local import local_bot
+    with local_bot(ctx.config, url, "call") as base:
+        run_call(ctx.runtime, base, number)
 
 
 @handoff.command("recording")

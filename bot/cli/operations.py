@@ -42,7 +42,8 @@ def worker(ctx: Context, burst: bool, name: str | None, no_notes: bool):
     from rq.serializers import JSONSerializer
 
     from ..jobs import BROADCASTS, REPLIES, make_queue
-    from ..worker import GracefulWorker
+    from ..worker import GracefulWorker, warm_up
+    warm_up()
     runtime = ctx.runtime
     connection = runtime.redis
     if runtime.embedded is not None:

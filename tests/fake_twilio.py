@@ -436,8 +436,9 @@ class FakeTwilio:
                 return list(self._requests)
             accepted = len(self._requests)
             attempts = [(r.get("To"), r.status_code, r.error_code) for r in self._attempts]
+        shown = attempts if len(attempts) <= 40 else [*attempts[:20], "...", *attempts[-20:]]
         raise AssertionError(f"expected {n} accepted messages within {timeout}s, got {accepted}; "
-                             f"attempts (To, status, code): {attempts}")
+                             f"{len(attempts)} attempts (To, status, code): {shown}")
 
     # -- request handling, called from server threads --
 

@@ -236,7 +236,9 @@ def fan_out(runtime, broadcast_id: str, batch_size: int = BATCH_SIZE) -> int:
     batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
     batch_ids = [f"bc-{broadcast_id}-{number}" for number in range(len(batches))]
     queue = runtime.queue(BROADCASTS)
+    footer_texts = footers(runtime.content.get().catalog, runtime.config.alert_footer)
     with store.unit() as uow:
+        store.broadcasts.freeze_footers(uow, broadcast_id, footer_texts)
         store.broadcasts.add_batches(uow, broadcast_id, batch_ids)
         for batch_id, batch in zip(batch_ids, batches):
             enqueue_batch(queue, broadcast_id, batch_id, batch, uow)
@@ -254,7 +256,9 @@ def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], own
     if data is None:
         return {"skipped": "unknown broadcast"}
     broadcast = Broadcast.from_dict(data)
-    footer_texts = footers(runtime.content.get().catalog, runtime.config.alert_footer)
+    footer_texts = store.broadcasts.footers(broadcast_id)   # frozen by fan_out: no content load per batch
+    if footer_texts is None:                                 # a send started before footers were frozen
+        footer_texts = footers(runtime.content.get().catalog, runtime.config.alert_footer)
     done: dict[str, int] = {}
     started = time.monotonic()
     for position, subscriber_id in enumerate(ids):

@@ -297,3 +297,22 @@ def test_separate_whatsapp_rate_has_its_own_bucket(env):
     config = env(SEND_RATE="1", SEND_RATE_WHATSAPP="80")
     assert config.rate_for("sms") == ("default", 1.0)
     assert config.rate_for("whatsapp") == ("whatsapp", 80.0)
+
+
+def test_batches_send_the_footer_frozen_at_the_start_without_loading_the_content(api, fake_twilio, redis,
+                                                                                 monkeypatch):
+    """Each batch runs in a fresh work horse: loading the content (and its model) there cost seconds
+    a batch and more than halved the send rate. The footer is frozen when the send starts."""
+    from bot.runtime import Runtime
+    client, headers, runtime, _ = api
+    add_subscribers(runtime.store, 3)
+    broadcast_id = create(client, headers)
+    client.post(f"/api/broadcasts/{broadcast_id}/send", headers=headers)
+    fan_out(runtime, broadcast_id)
+
+    def no_content(self):
+        raise AssertionError("a batch loaded the content")
+    monkeypatch.setattr(Runtime, "content", property(no_content))
+    run_worker(redis)
+    bodies = [r.get("Body") for r in fake_twilio.wait_for(3)]
+    assert bodies == ["Alerta de prueba.\nDerechos. STOP para salir"] * 3

@@ -40,6 +40,15 @@ class Broadcasts(Noun):
         data["status"] = decode(status)
         return data
 
+    def freeze_footers(self, uow: UnitOfWork, broadcast_id: str, footers: dict[str, str]) -> None:
+        """The alert footer per language as the send starts: every batch ends its texts the same way,
+        whatever the content does meanwhile, and no batch has to load the content to know it."""
+        uow.pipe.hset(self.key("bc", broadcast_id), "footers", json.dumps(footers, ensure_ascii=False))
+
+    def footers(self, broadcast_id: str) -> dict[str, str] | None:
+        raw = self.r.hget(self.key("bc", broadcast_id), "footers")
+        return json.loads(raw) if raw is not None else None
+
     def ids(self, last: int = 20) -> list[str]:
         return [decode(i) for i in self.r.zrevrange(self.key("bc", "index"), 0, last - 1)]
 

@@ -29,7 +29,7 @@ from bot.evaluation import evaluate, read_rows  # noqa: E402
 from bot.matcher import Matcher  # noqa: E402
 
 SETTINGS = {"help_line": "1-800-555-0100"}
-SETS = ("eval.tsv", "holdout.tsv", "blind-a.tsv", "stopwords.tsv")
+SETS = ("eval.tsv", "holdout.tsv", "blind-a.tsv", "blind-c.tsv", "stopwords.tsv")
 
 
 class FuzzyScanBaseline:

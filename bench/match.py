@@ -2,12 +2,12 @@
 the keyword matcher alone and the baseline a typical bot uses (a rapidfuzz fuzzy scan of every
 keyword), on the real content.
 
-Prints, for each: accuracy on the labelled sets (tests/data: eval, holdout, blind set A, the
+Prints, for each: accuracy on the labelled sets (tests/data: eval, holdout, blind sets A and C, the
 stop-word set), messages per second and the p99 time per message in one process; then the training
 time, the model's k-fold cross-validation on the examples, and the memory a web process pays for the
 model (RSS of a fresh process that loads the content without it, then with it).
 
-    python bench/match.py [--rounds 5] [--folds 5] [--final tests/data/blind-b.tsv]
+    python bench/match.py [--rounds 5] [--folds 5] [--final NEW-BLIND-SET.tsv]
 """
 from __future__ import annotations
 

@@ -282,6 +282,17 @@ def test_an_emergency_gets_a_line_to_call_in_its_first_sms(served, text, topic):
     assert re.search(r"\d{3}", sms.render(reply.body, "sms")[:153]), reply.body
 
 
+@pytest.mark.parametrize("text", ["me quiero matar", "ya no quiero vivir, nadie me entiende",
+                                  "i want to kill myself", "i dont want to live anymore"])
+def test_someone_who_speaks_of_ending_their_life_gets_the_crisis_line_first(served, text):
+    """Not "no entendí", not an opt-out, not asylum: the health answer, with 988 in its first SMS."""
+    from bot import sms
+    outcome = Person(served).says(text)
+    assert outcome.match.intent == "health", outcome.match
+    [reply] = outcome.replies
+    assert "988" in sms.render(reply.body, "sms")[:153], reply.body
+
+
 def test_short_english_is_answered_in_english(served):
     for text in ("lol", "wrong number", "thx"):
         person = Person(served)

@@ -69,16 +69,18 @@ NON_TOPICS = frozenset({"menu", "more", "help", "stop", "start", "delete", "huma
 PHRASE_BONUS = 1.5       # a phrase outranks its words taken one by one
 STEM_FACTOR, FUZZY1_FACTOR, FUZZY2_FACTOR = 0.9, 0.75, 0.55
 MAX_TOKENS = 120         # a 1,600-character message is read, but only so far
+MAX_TYPO_WORD = 32       # no word people write is longer; past it, typo look-up would cost O(n^3)
 
 
 def edit_budget(word: str) -> int:
-    """Typos allowed for a word of this length: none for short words (so 'tos' is never 'tps').
+    """Typos allowed for a word of this length: none for short words (so 'tos' is never 'tps'), and
+    none for a "word" longer than any real one (a 3,200-letter run took minutes and gigabytes).
 
-    >>> [edit_budget(w) for w in ("tos", "visa", "trabajo", "discriminacion")]
-    [0, 1, 1, 2]
+    >>> [edit_budget(w) for w in ("tos", "visa", "trabajo", "discriminacion", "dz" * 20)]
+    [0, 1, 1, 2, 0]
     """
     n = len(word)
-    if n < 4 or word.isdigit():
+    if n < 4 or n > MAX_TYPO_WORD or word.isdigit():
         return 0
     return 1 if n <= 7 else 2
 

@@ -140,3 +140,13 @@ def test_index_is_built_once_per_catalog(matcher):
     index = matcher.index
     matcher.match("asilo")
     assert matcher.index is index
+
+
+def test_a_long_run_of_letters_is_read_at_once(matcher):
+    """CI's fuzz found it: 'ǅ' × 6,810 normalises to one 'dzdz…' word of thousands of letters, whose
+    typo look-up (every two-letter deletion) took minutes and gigabytes on the webhook. A word longer
+    than any real one gets no typo look-up."""
+    from bot.matcher import MAX_TYPO_WORD, edit_budget
+    assert edit_budget("dz" * (MAX_TYPO_WORD // 2 + 1)) == 0
+    assert matcher.match("ǅ" * 1600).intent == "unknown"
+    assert matcher.match("abcdefghij" * 160).intent == "unknown"

@@ -71,8 +71,13 @@ class OptOutInvariant(RuleBasedStateMachine):
         RUNS["sequences"] += 1
 
     def teardown(self):
-        self.gate.up()
-        self.runtime.close()
+        try:
+            if self.down:                  # every outage ends: its replay is checked too
+                self.redis_comes_back()
+                self.indexes_agree_and_deleted_people_are_gone()
+        finally:
+            self.gate.up()
+            self.runtime.close()
 
     # --- what the bot says, as the phone sees it ---------------------------------------------------
 
@@ -352,7 +357,12 @@ def test_a_stop_after_a_delete_while_redis_is_down_stands(machine_context):
 @pytest.mark.slow
 def test_nobody_opted_out_is_ever_messaged(machine_context):
     test = OptOutInvariant.TestCase
-    test.settings = settings(max_examples=40, stateful_step_count=25, deadline=None,
+    # derandomize: the same sequences on every run, so that CI's verdict does not depend on the draw
+    # (a random draw once gave 2 outages that ended, under the floor below); new sequences come from
+    # changing the rules, or locally with INVARIANT_FRESH_SEQUENCES=1.
+    import os
+    test.settings = settings(max_examples=40, stateful_step_count=25, deadline=None, database=None,
+                             derandomize=not os.environ.get("INVARIANT_FRESH_SEQUENCES"),
                              suppress_health_check=list(HealthCheck))
     test("runTest").runTest()
     print(f"\nstate machine: {RUNS['sequences']} sequences, {RUNS['steps']} steps checked; rules run: "

@@ -152,7 +152,12 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
     if intent == "confirm_stop":
         # It may be an opt-out, but it is not clear: ask, naming the word that does it.
         choices = (Choice("stop", catalog.commands.get(lang, catalog.commands["es"])["stop"][0]), Choice("menu", "MENU"))
-        return Outcome((Reply(say("confirm_stop"), choices=choices, style="buttons"),), state, match)
+        ask = Reply(say("confirm_stop"), choices=choices, style="buttons")
+        danger = _urgent_lead(catalog, match)
+        if danger:   # "stop texting me, I want to die": the answer to the danger first, then the question
+            return Outcome((page_reply(catalog, lang, danger, 0, urgent=True), ask),
+                           replace(state, topic=danger, page=0), match)
+        return Outcome((ask,), state, match)
     if match.clarify:
         first, second = match.clarify
         text = say("clarify", first=catalog.label(first, lang), second=catalog.label(second, lang))
@@ -160,6 +165,16 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         return Outcome((Reply(text, choices=choices, style="buttons"),),
                        replace(state, menu=(first, second), topic=None, page=0), match)
     return _page(catalog, lang, state, match, intent, 0)
+
+
+def _urgent_lead(catalog: Catalog, match: Match) -> str | None:
+    """An urgent topic the model finds likelier than the opt-out it is unsure of, or None."""
+    if not match.model:
+        return None
+    top, p = match.model[0]
+    stop = dict(match.model).get("stop", 0.0)
+    topic = catalog.topics.get(DEFAULT_LANG, {}).get(top)
+    return top if topic is not None and topic.urgent and p >= stop else None
 
 
 def _region_answer(body: str, match: Match) -> str | None:

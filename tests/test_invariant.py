@@ -10,6 +10,7 @@ RQ worker and the fake Twilio. After every step:
 """
 from __future__ import annotations
 
+import os
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -360,7 +361,6 @@ def test_nobody_opted_out_is_ever_messaged(machine_context):
     # derandomize: the same sequences on every run, so that CI's verdict does not depend on the draw
     # (a random draw once gave 2 outages that ended, under the floor below); new sequences come from
     # changing the rules, or locally with INVARIANT_FRESH_SEQUENCES=1.
-    import os
     test.settings = settings(max_examples=30, stateful_step_count=25, deadline=None, database=None,
                              derandomize=not os.environ.get("INVARIANT_FRESH_SEQUENCES"),
                              suppress_health_check=list(HealthCheck))

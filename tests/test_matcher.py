@@ -49,9 +49,10 @@ def test_accuracy_on_the_evaluation_sets(matcher, capsys, name, floor, lang_floo
 
 
 def _same_message(text: str) -> str:
-    """A message as people would call it the same: case, accents and spacing aside (emoji kept)."""
-    import unicodedata
-    folded = " ".join(unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode().split())
+    """A message as people would call it the same: case, accents, emoji and spacing aside (a message of
+    emoji alone is compared as written)."""
+    from bot.text import strip_accents
+    folded = " ".join(strip_accents(text).lower().encode("ascii", "ignore").decode().split())
     return folded or " ".join(text.split())
 
 

@@ -64,8 +64,9 @@ NEGATIONS = frozenset("not no nunca never".split())
 STOP_VERBS = frozenset("stop stops stopping para paran parar deja dejan detiene quit".split())
 # Command words of every language (carriers' keywords, "ok", "menu"): they never switch the reply language.
 UNIVERSAL_WORDS = frozenset("stop stopall start unstop help info menu ok okay".split())
-# What a message of function words alone may mean, when the model is this sure ("y que mas" is MORE).
-FILLER_COMMANDS = frozenset({"more", "menu", "help", "thanks"})
+# What a message of function words alone may mean, when the model is this sure ("y que mas" is MORE,
+# "who are you" is about this service).
+FILLER_COMMANDS = frozenset({"more", "menu", "help", "thanks", "about"})
 FILLER_CONFIDENCE = 0.6
 NON_TOPICS = frozenset({"menu", "more", "help", "stop", "start", "delete", "human", "interpreter", "language",
                         "thanks", "unknown"})

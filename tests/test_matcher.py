@@ -150,3 +150,13 @@ def test_a_long_run_of_letters_is_read_at_once(matcher):
     assert edit_budget("dz" * (MAX_TYPO_WORD // 2 + 1)) == 0
     assert matcher.match("ǅ" * 1600).intent == "unknown"
     assert matcher.match("abcdefghij" * 160).intent == "unknown"
+
+
+@pytest.mark.parametrize("text, intent", [("y que mas?", "more"), ("y qué más", "more"), ("what else", "more"),
+                                          ("who are you", "about"), ("que es esto", "about"),
+                                          ("nada mas", "thanks"), ("si", "unknown"), ("no", "unknown"),
+                                          ("yes", "start"), ("y", "unknown"), ("que?", "unknown")])
+def test_a_message_of_function_words_alone(matcher, text, intent):
+    """Words like "y", "que", "mas" carry no topic, but together they may ask to go on or who we are;
+    "si" and "no" alone answer nothing, and such a message is never taken as an opt-out."""
+    assert matcher.match(text).intent == intent

@@ -3,7 +3,7 @@
 Figures: time to import them, Redis memory per subscriber, time to plan and enqueue a broadcast to all
 of them (frozen audience, batches on the broadcasts queue) beside the baseline of one RQ job per
 message, and the send rate achieved by real worker processes against the configured rate with a fake
-Twilio that answers in 50 ms.
+Twilio that answers in 50 ms (`--latency`).
 
     python bench/broadcast.py [--subscribers 100000] [--rate 50] [--workers 4] [--seconds 30]
 """
@@ -48,10 +48,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="configured segments per second")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure the send rate")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds the fake Twilio takes to answer")
     args = parser.parse_args()
     n = args.subscribers
 
-    with tempfile.TemporaryDirectory() as tmp, FakeTwilio(account_sid=SID, auth_token=TOKEN, latency=0.05) as fake:
+    with tempfile.TemporaryDirectory() as tmp, FakeTwilio(account_sid=SID, auth_token=TOKEN, latency=args.latency) as fake:
         server = EmbeddedRedis(Path(tmp))
         env = dict(os.environ, REDIS_URL=server.ensure(), INSTANCE_DIR=tmp, TWILIO_ACCOUNT_SID=SID,
                    TWILIO_AUTH_TOKEN=TOKEN, TWILIO_SMS_FROM="+15550000", TWILIO_API_URL=fake.url,
@@ -107,7 +108,7 @@ def main() -> None:
               f"{base_memory / max(ours_memory, 1):.1f}x less memory")
         baseline.empty()
 
-        # The send rate: real workers, fake Twilio answering in 50 ms.
+        # The send rate: real workers, fake Twilio answering in --latency seconds.
         workers = [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--name", f"bench-{i}"], cwd=ROOT,
                                     env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL) for i in range(args.workers)]
@@ -124,7 +125,8 @@ def main() -> None:
         per_second = collections.Counter(int(t - times[0]) for t in steady)
         achieved = len(steady) / args.seconds
         worst = max(sum(1 for t in times[i:i + int(args.rate) + 5] if t - s < 1.0) for i, s in enumerate(times))
-        print(f"send rate with {args.workers} workers, Twilio answering in 50 ms: {achieved:.1f} messages/s "
+        print(f"send rate with {args.workers} workers x {config.batch_sends} sends in flight (BATCH_SENDS), Twilio "
+              f"answering in {args.latency * 1000:.0f} ms, SEND_MARGIN_MS {config.send_margin_ms:g}: {achieved:.1f} messages/s "
               f"against {args.rate:g} configured ({100 * achieved / args.rate:.0f}%, target >= 95%); "
               f"most in any one-second window: {worst} (never above {args.rate:g})")
         print(f"  per second: {[per_second[k] for k in sorted(per_second)][:12]} ...")

@@ -100,7 +100,8 @@ class Config:
     max_body_chars: int = 1600
     send_rate: float = 1.0  # segments per second, shared by every worker
     send_rate_whatsapp: float | None = None  # the WhatsApp sender's own rate, when it is another sender
-    send_margin_ms: float = 40.0  # the rate's window is widened by this, against jitter on the way to Twilio
+    send_margin_ms: float = 15.0  # the rate's window is widened by this, against jitter on the way to Twilio
+    batch_sends: int = 4          # sends in flight at once in one broadcast batch (Twilio answers in 50-300 ms)
     proxy_hops: int = 1
     content_reload_seconds: float = 2.0
     handoff_webhook_url: str | None = None
@@ -237,6 +238,7 @@ class Config:
             ("SEND_RATE", "send_rate", _float),
             ("SEND_RATE_WHATSAPP", "send_rate_whatsapp", _float),
             ("SEND_MARGIN_MS", "send_margin_ms", _float),
+            ("BATCH_SENDS", "batch_sends", lambda n, r: _int(n, r, 1)),
             ("PROXY_HOPS", "proxy_hops", lambda n, r: _int(n, r, 0)),
             ("CONTENT_RELOAD_SECONDS", "content_reload_seconds", _float),
             ("ALERT_FOOTER", "alert_footer", _flag),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import urllib.request
 import uuid
@@ -248,8 +249,11 @@ def fan_out(runtime, broadcast_id: str, batch_size: int = BATCH_SIZE) -> int:
 
 
 def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], owner: str = "local",
-                  slice_seconds: float = BATCH_SLICE_SECONDS) -> dict:
-    """Send one batch; after a time slice the rest goes back on the queue (replies come first)."""
+                  slice_seconds: float = BATCH_SLICE_SECONDS, concurrency: int | None = None) -> dict:
+    """Send one batch, `concurrency` sends in flight at once (config BATCH_SENDS), all under the one
+    shared rate; after a time slice, or when replies wait, the rest goes back on the queue (replies
+    come first). A send that fails for a retry makes the whole batch retry: the recipients already
+    sent are skipped by their claims."""
     from .jobs import BROADCASTS, enqueue_batch
     store = runtime.store
     data = store.broadcasts.get(broadcast_id)
@@ -259,25 +263,70 @@ def deliver_batch(runtime, broadcast_id: str, batch_id: str, ids: list[int], own
     footer_texts = store.broadcasts.footers(broadcast_id)   # frozen by fan_out: no content load per batch
     if footer_texts is None:                                 # a send started before footers were frozen
         footer_texts = footers(runtime.content.get().catalog, runtime.config.alert_footer)
+    runtime.sender                                           # built once, before the threads share it
     done: dict[str, int] = {}
     started = time.monotonic()
-    for position, subscriber_id in enumerate(ids):
-        if store.broadcasts.status(broadcast_id) == "cancelled":
-            done["cancelled"] = len(ids) - position
-            break
-        try:
-            if time.monotonic() - started > slice_seconds:
-                raise YieldToReplies()
-            outcome = _send_to_subscriber(runtime, broadcast, subscriber_id, owner, footer_texts)
-        except YieldToReplies:
-            # The rest goes back to the front of the broadcasts queue; the worker takes replies first.
-            rest_id = f"bc-{broadcast_id}-{uuid.uuid4().hex[:8]}"
-            with store.unit() as uow:
-                store.broadcasts.add_batches(uow, broadcast_id, [rest_id])
-                enqueue_batch(runtime.queue(BROADCASTS), broadcast_id, rest_id, ids[position:], uow, at_front=True)
-            done["continued"] = len(ids) - position
-            break
-        done[outcome] = done.get(outcome, 0) + 1
+    lock = threading.Lock()
+    cursor = [0]                 # the next position to send
+    returned: list[int] = []     # positions given back (the rate said replies wait)
+    failure: list[BaseException] = []
+    stopping = threading.Event()
+    cancelled = [False]
+
+    def take() -> int | None:
+        with lock:
+            if stopping.is_set() or cursor[0] >= len(ids):
+                return None
+            if cursor[0] and time.monotonic() - started > slice_seconds:   # (one send at least: progress)
+                stopping.set()
+                return None
+            position, cursor[0] = cursor[0], cursor[0] + 1
+            return position
+
+    def work() -> None:
+        while (position := take()) is not None:
+            if store.broadcasts.status(broadcast_id) == "cancelled":
+                cancelled[0] = True
+                stopping.set()
+                with lock:
+                    returned.append(position)
+                return
+            try:
+                outcome = _send_to_subscriber(runtime, broadcast, ids[position], owner, footer_texts)
+            except YieldToReplies:
+                stopping.set()
+                with lock:
+                    returned.append(position)
+                return
+            except BaseException as exc:   # noqa: BLE001 - re-raised below, after the others stop
+                stopping.set()
+                with lock:
+                    failure.append(exc)
+                return
+            with lock:
+                done[outcome] = done.get(outcome, 0) + 1
+
+    threads = max(1, min(concurrency or runtime.config.batch_sends, len(ids)))
+    if threads == 1:
+        work()
+    else:
+        pool = [threading.Thread(target=work, name=f"batch-{i}", daemon=True) for i in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+    if failure:
+        raise failure[0]
+    rest = [ids[p] for p in sorted(returned)] + ids[cursor[0]:]
+    if cancelled[0]:
+        done["cancelled"] = len(rest)
+    elif rest:
+        # The rest goes back to the front of the broadcasts queue; the worker takes replies first.
+        rest_id = f"bc-{broadcast_id}-{uuid.uuid4().hex[:8]}"
+        with store.unit() as uow:
+            store.broadcasts.add_batches(uow, broadcast_id, [rest_id])
+            enqueue_batch(runtime.queue(BROADCASTS), broadcast_id, rest_id, rest, uow, at_front=True)
+        done["continued"] = len(rest)
     store.broadcasts.finish_batch(broadcast_id, batch_id)
     return done
 

@@ -318,6 +318,8 @@ class FakeTwilio:
         self.recording_fetches: list[str] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.in_flight = 0               # message creates being answered right now ...
+        self.max_in_flight = 0           # ... and the most at once since the start
 
     def start(self) -> FakeTwilio:
         """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
@@ -778,9 +780,16 @@ class _Handler(BaseHTTPRequestHandler):
         # Like Twilio, only a form body carries parameters; anything else reads as an empty form.
         is_form = self.headers.get_content_type() == "application/x-www-form-urlencoded"
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True) if is_form else {}
-        status, payload = fake._create(match[1], self.headers.get("Authorization"), form)
-        if fake.latency:
-            time.sleep(fake.latency)  # only this connection's thread waits
+        with fake._cond:
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            status, payload = fake._create(match[1], self.headers.get("Authorization"), form)
+            if fake.latency:
+                time.sleep(fake.latency)  # only this connection's thread waits
+        finally:
+            with fake._cond:
+                fake.in_flight -= 1
         self._send(status, payload)
 
     def do_GET(self) -> None:

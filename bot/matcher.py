@@ -199,6 +199,7 @@ class Index:
     lang_words: dict[str, str] = field(default_factory=dict)                # keyword -> the only language it is in
     known: set[str] = field(default_factory=set)                            # every word the content uses
     titles: dict[str, str] = field(default_factory=dict)                    # normalized title or label -> topic
+    urgent: set[str] = field(default_factory=set)                            # topics marked urgent: true
     topic_count: int = 0
 
 
@@ -233,6 +234,7 @@ class Matcher:
 
     def _build(self, catalog: Catalog) -> Index:
         index = Index()
+        index.urgent = {tid for by_id in catalog.topics.values() for tid, t in by_id.items() if t.urgent}
         claimed_by: dict[str, set[str]] = {}
         for lang, commands in catalog.commands.items():
             for command, words in commands.items():
@@ -475,12 +477,16 @@ class Matcher:
 
         if top == "stop":
             short, ours = len(words) <= 6, any(w in OUR_MESSAGES for w in words)
-            hedged = (any(w in NOT_OURS for w in words[1:]) or "?" in text
+            # "dejen de escribirme, ya no quiero vivir": a phrase of an urgent topic beside the opt-out.
+            # It is never carried out on the model's word: the person gets that topic's answer first,
+            # then the question (conversation.py), and BAJA still does it.
+            danger = tuple(h for h in best_hit.values() if h.how == "phrase" and h.topic in self.index.urgent)
+            hedged = (any(w in NOT_OURS for w in words[1:]) or "?" in text or bool(danger)
                       or any(a in NEGATIONS and b in STOP_VERBS for a, b in zip(words, words[1:])))
             if not hedged and (p >= STOP_CERTAIN or (p >= STOP_SURE and (short or ours))):
                 return as_match("stop", p)
-            if p >= STOP_ASK:
-                return Match("confirm_stop", lang, p, model=shown)
+            if p >= STOP_ASK or danger:
+                return Match("confirm_stop", lang, p, danger, model=shown)
             ranked = ranked[1:]
         elif (top == "delete" and p < DELETE_SURE) or (top == "start" and p < START_SURE):
             ranked = ranked[1:]

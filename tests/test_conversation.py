@@ -293,16 +293,19 @@ def test_someone_who_speaks_of_ending_their_life_gets_the_crisis_line_first(serv
     assert "988" in sms.render(reply.body, "sms")[:153], reply.body
 
 
-def test_an_unclear_opt_out_that_speaks_of_danger_gets_the_line_then_the_question(served):
+@pytest.mark.parametrize("text, lang", [("stop texting me i want to die", "en"),
+                                        ("dejen de escribirme ya no quiero vivir", "es")])
+def test_an_unclear_opt_out_that_speaks_of_danger_gets_the_line_then_the_question(served, text, lang):
     """"stop texting me i want to die": the opt-out is not clear, the danger is. The health answer
-    with 988 in its first SMS comes first, then the opt-out question; nothing is carried out."""
+    with 988 in its first SMS comes first, then the opt-out question; nothing is carried out, even
+    when the model is sure of the opt-out ("dejen de escribirme ya no quiero vivir": stop 0.98)."""
     from bot import sms
     catalog, _ = served
-    outcome = Person(served).says("stop texting me i want to die")
+    outcome = Person(served).says(text)
     assert outcome.match.intent == "confirm_stop"
     first, ask = outcome.replies
     assert "988" in sms.render(first.body, "sms")[:153], first.body
-    assert ask.body == catalog.text("confirm_stop", "en") and outcome.events == ()
+    assert ask.body == catalog.text("confirm_stop", lang) and outcome.events == ()
 
 
 def test_short_english_is_answered_in_english(served):

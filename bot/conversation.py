@@ -158,6 +158,9 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         if danger:   # "stop texting me, I want to die": the answer to the danger first, then the question
             return Outcome((page_reply(catalog, lang, danger, 0, urgent=True), ask),
                            replace(state, topic=danger, page=0), match)
+        if match.model and match.model[0][0] == "about" and "about" in catalog.topics.get(lang, {}):
+            # "quien me escribe de este numero": who we are (free, private, how to leave), then the question
+            return Outcome((page_reply(catalog, lang, "about", 0), ask), replace(state, topic="about", page=0), match)
         return Outcome((ask,), state, match)
     if match.clarify:
         first, second = match.clarify

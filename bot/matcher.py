@@ -496,8 +496,10 @@ class Matcher:
         # An opt-out the model ranks lower, in a message about our messages ("no me escriban mas",
         # "enough with the messages"): never ignored, asked about (unless a topic is plainly meant).
         p_stop = prediction.probability("stop")
+        # A question about us is the likeliest reading of many opt-outs ("quien les dio mi numero? no
+        # me escriban mas"): it must be surer than a topic to pass over the question.
         if (top != "stop" and p_stop >= STOP_HINT and any(w in OUR_MESSAGES for w in words)
-                and not (top not in NON_TOPICS and p >= 0.6)):
+                and not (top not in NON_TOPICS and p >= (0.8 if top == "about" else 0.6))):
             return Match("confirm_stop", lang, p_stop, model=shown)
         if (len(words) == 1 and "w:" + words[0] not in self.model.vocabulary and self.correct(words[0]) is None
                 and p < 0.5):

@@ -313,3 +313,15 @@ def test_short_english_is_answered_in_english(served):
         person = Person(served)
         person.says(text)
         assert person.state.lang == "en", text
+
+
+def test_someone_who_asks_who_writes_and_may_want_out_learns_who_we_are_then_the_question(served):
+    """"quien me escribe de este numero": likeliest a question about us, and with a word about our
+    messages it may be an opt-out. Who we are (free, private, how to leave) comes first, then the
+    question; nothing is carried out."""
+    catalog, _ = served
+    outcome = Person(served).says("quien les dio mi numero? no me escriban mas")
+    assert outcome.match.intent == "confirm_stop"
+    about, ask = outcome.replies
+    assert about.body.startswith(catalog.topics["es"]["about"].pages[0][:40])
+    assert ask.body == catalog.text("confirm_stop", "es") and outcome.events == ()

@@ -47,7 +47,7 @@ STOP_HINT = 0.10         # below the top, with a word about our messages: asked 
 STOP_CERTAIN = 0.95      # at this, any wording (not a question, nobody else's "won't stop") is carried out
 DELETE_SURE = 0.70
 START_SURE = 0.60        # the model never subscribes anyone on a guess
-CLARIFY_MARGIN, CLARIFY_MIN = 0.10, 0.25
+CLARIFY_MARGIN, CLARIFY_MIN = 0.25, 0.15
 LANG_SURE = 0.62         # the model's probability of English above which (or below 1 - it) it decides
 # Words that make a message an emergency (with a topic that has one): the answer starts with the line to call.
 URGENT_WORDS = frozenset("""ahora ahorita urgente urgencia emergencia auxilio socorro rapido apurate ayudenme

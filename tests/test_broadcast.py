@@ -344,16 +344,24 @@ def test_a_batch_keeps_several_sends_in_flight_and_sends_each_once(fast_api, fak
     assert runtime.store.broadcasts.status(broadcast_id) == "sent"
 
 
-def test_a_batch_gives_way_to_waiting_replies_and_the_rest_goes_out_once(fast_api, fake_twilio, redis):
-    """People who wrote come first: while replies wait, a batch hands the rest back to the front of the
-    broadcasts queue, and the rest is sent later, each recipient once."""
+def frozen_broadcast(fast_api, n: int):
+    """A broadcast to n new subscribers, its audience frozen and its batches taken off the queue (the
+    test runs a batch by hand): (id, rows, subscriber ids)."""
     client, headers, runtime = fast_api
-    rows = add_subscribers(runtime.store, 10)
+    rows = add_subscribers(runtime.store, n)
     ids = sorted(runtime.store.subscribers.id_of(runtime.store.ref(r.address)) for r in rows)
     broadcast_id = create(client, headers)
     client.post(f"/api/broadcasts/{broadcast_id}/send", headers=headers)
     fan_out(runtime, broadcast_id)
-    runtime.queue(BROADCASTS).empty()           # this test runs the batch by hand
+    runtime.queue(BROADCASTS).empty()
+    return broadcast_id, rows, ids
+
+
+def test_a_batch_gives_way_to_waiting_replies_and_the_rest_goes_out_once(fast_api, fake_twilio, redis):
+    """People who wrote come first: while replies wait, a batch hands the rest back to the front of the
+    broadcasts queue, and the rest is sent later, each recipient once."""
+    runtime = fast_api[2]
+    broadcast_id, rows, ids = frozen_broadcast(fast_api, 10)
     redis.rpush(runtime.queue(REPLIES).key, "a reply waiting")
     done = deliver_batch(runtime, broadcast_id, f"bc-{broadcast_id}-0", ids)
     assert done == {"continued": 10} and fake_twilio.requests == []
@@ -365,13 +373,8 @@ def test_a_batch_gives_way_to_waiting_replies_and_the_rest_goes_out_once(fast_ap
 
 
 def test_a_batch_past_its_time_slice_hands_back_the_rest(fast_api, fake_twilio, redis):
-    client, headers, runtime = fast_api
-    rows = add_subscribers(runtime.store, 6)
-    ids = sorted(runtime.store.subscribers.id_of(runtime.store.ref(r.address)) for r in rows)
-    broadcast_id = create(client, headers)
-    client.post(f"/api/broadcasts/{broadcast_id}/send", headers=headers)
-    fan_out(runtime, broadcast_id)
-    runtime.queue(BROADCASTS).empty()
+    runtime = fast_api[2]
+    broadcast_id, rows, ids = frozen_broadcast(fast_api, 6)
     done = deliver_batch(runtime, broadcast_id, f"bc-{broadcast_id}-0", ids, slice_seconds=0.0, concurrency=1)
     assert done == {"sent": 1, "continued": 5}      # one send at least, so a batch always progresses
     run_worker(redis)

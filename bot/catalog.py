@@ -30,7 +30,7 @@ TOPIC_FIELDS = {"title", "menu", "label", "status", "keywords", "phrases", "rela
 REQUIRED_TOPIC_FIELDS = ("title", "label", "status", "keywords", "sources")
 SYSTEM_KEYS = ("welcome", "menu_header", "menu_footer", "more_hint", "more_end", "help", "stop", "start",
                "not_understood", "language_changed", "fallback_notice", "interpreter", "handoff", "deleted",
-               "ask_region", "region_saved", "thanks", "confirm_stop", "clarify", "alert_footer")
+               "ask_region", "region_saved", "thanks", "confirm_stop", "confirm_delete", "clarify", "alert_footer")
 # Needed only with a sectioned menu (content/menu.yml), or optional.
 SECTION_KEYS = ("section_header", "section_footer")
 OPTIONAL_SYSTEM_KEYS = ("urgent_note",)

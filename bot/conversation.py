@@ -162,6 +162,10 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
             # "quien me escribe de este numero": who we are (free, private, how to leave), then the question
             return Outcome((page_reply(catalog, lang, "about", 0), ask), replace(state, topic="about", page=0), match)
         return Outcome((ask,), state, match)
+    if intent == "confirm_delete":
+        word = catalog.commands.get(lang, catalog.commands["es"])["delete"][0]
+        choices = (Choice("delete", word), Choice("menu", "MENU"))
+        return Outcome((Reply(say("confirm_delete"), choices=choices, style="buttons"),), state, match)
     if match.clarify:
         first, second = match.clarify
         text = say("clarify", first=catalog.label(first, lang), second=catalog.label(second, lang))

@@ -25,6 +25,9 @@ LANGUAGE_FRAME = frozenset(
     "en in hablo hablas hablan speak speaks i idioma language lengua quiero want habla mi my is es el la de del a to "
     "change cambiar switch prefiero prefer puedes can you".split()) | POLITE
 NUMBER_FRAME = frozenset("el la opcion option numero number num no nr tema topic la del de".split()) | POLITE
+# Words that may surround a topic's name ("lo de vivienda porfa", "info sobre asilo", "the housing one").
+TITLE_FRAME = frozenset("""lo de del sobre acerca info informacion information about on tema topic saber know
+    mas more el la los las the one ese esa eso that""".split()) | POLITE
 # Function words: they tell the language, and weigh nothing as keywords.
 STOPWORDS = {
     "es": frozenset("""que de la el en y a los las un una por para con no se me mi mis si como cuando donde
@@ -40,12 +43,13 @@ MIN_SCORE = 2.0          # below this, `unknown`: better to offer the menu than 
 # The intent model's decisions (tuned by cross-validation and on eval, holdout and blind-a; see
 # bench/README.md): below MIN_PROBABILITY the answer is `unknown`; an opt-out is carried out at
 # STOP_SURE, asked about ("Do you want to stop? Reply STOP") from STOP_ASK; a delete request needs
-# DELETE_SURE; two topics within CLARIFY_MARGIN of each other (and both above CLARIFY_MIN) get a question.
+# DELETE_SURE, and is asked about from DELETE_ASK; two topics within CLARIFY_MARGIN of each other (and both above CLARIFY_MIN) get a question.
 MIN_PROBABILITY = 0.15
 STOP_SURE, STOP_ASK = 0.80, 0.40
 STOP_HINT = 0.10         # below the top, with a word about our messages: asked about
 STOP_CERTAIN = 0.95      # at this, any wording (not a question, nobody else's "won't stop") is carried out
 DELETE_SURE = 0.70
+DELETE_ASK = 0.40        # from this up to DELETE_SURE, a delete request is asked about
 START_SURE = 0.60        # the model never subscribes anyone on a guess
 CLARIFY_MARGIN, CLARIFY_MIN = 0.25, 0.15
 LANG_SURE = 0.62         # the model's probability of English above which (or below 1 - it) it decides
@@ -436,6 +440,9 @@ class Matcher:
                 return Match(options[number - 1], lang, 1.0, number=number, matched=numbered[0])
             return Match("unknown", lang, 0.0, number=number, matched=numbered[0])
         titled = self.index.titles.get(" ".join(words))
+        if not titled and len(words) <= 6:
+            framed = [w for w in words if w not in TITLE_FRAME]
+            titled = self.index.titles.get(" ".join(framed)) if framed and len(framed) < len(words) else None
         if titled:
             if lang is None and self.model is not None:   # "asylum": a topic's name tells the language
                 lang = self._model_lang(words, lang, self.model.predict(text, words=words).p_english)
@@ -488,6 +495,10 @@ class Matcher:
             if p >= STOP_ASK or danger:
                 return Match("confirm_stop", lang, p, danger, model=shown)
             ranked = ranked[1:]
+        elif top == "delete" and p < DELETE_SURE and p >= DELETE_ASK:
+            # "Elimina mi informacion, mi esposo no sabe que escribi aqui" (0.67): never "not understood",
+            # never carried out on a guess: asked, naming the words that do it.
+            return Match("confirm_delete", lang, p, model=shown)
         elif (top == "delete" and p < DELETE_SURE) or (top == "start" and p < START_SURE):
             ranked = ranked[1:]
             if ranked[0][0] == "stop" and ranked[0][1] >= STOP_ASK / 2:

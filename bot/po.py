@@ -137,6 +137,8 @@ SYSTEM_NOTES = {
     "thanks": "Answer to 'thank you' or 'OK': short, offers the menu.",
     "confirm_stop": "Asked when a message may mean STOP but is not clear: it must name the exact word to "
                     "reply (a STOP word of this language).",
+    "confirm_delete": "Asked when a message may mean 'delete my data' but is not clear: it must name the exact "
+                      "words to reply (a delete command of this language).",
     "clarify": "Asked when a message fits two topics equally: {first} and {second} are their menu labels.",
     "urgent_note": "Put before an urgent topic when the message looked like an emergency: one short line.",
     "not_understood": "Sent when the bot cannot tell what the person asked.",

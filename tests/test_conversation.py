@@ -249,7 +249,7 @@ def test_two_close_topics_get_one_numbered_question_and_the_number_picks(served)
 def test_commands_in_natural_words(served, text, intent):
     outcome = Person(served).says(text)
     # Removing me from your list "and everything" is an opt-out and a delete request at once: either is right.
-    accepted = {"stop": {"stop", "confirm_stop"}, "delete": {"delete", "stop", "confirm_stop"}}.get(intent, {intent})
+    accepted = {"stop": {"stop", "confirm_stop"}, "delete": {"delete", "confirm_delete", "stop", "confirm_stop"}}.get(intent, {intent})
     assert outcome.match.intent in accepted, outcome.match
 
 
@@ -325,3 +325,16 @@ def test_someone_who_asks_who_writes_and_may_want_out_learns_who_we_are_then_the
     about, ask = outcome.replies
     assert about.body.startswith(catalog.topics["es"]["about"].pages[0][:40])
     assert ask.body == catalog.text("confirm_stop", "es") and outcome.events == ()
+
+
+def test_an_unclear_delete_request_is_asked_about_and_the_word_does_it(served):
+    """"Elimina mi informacion, mi esposo no sabe que escribi aqui" (delete 0.67, under the 0.7 that
+    carries it out) was "not understood": a person hiding from someone got nothing. It is asked about,
+    naming the word; nothing is deleted until the word comes."""
+    catalog, _ = served
+    person = Person(served)
+    outcome = person.says("Elimina mi informacion, mi esposo no sabe que escribi aqui")
+    assert outcome.match.intent == "confirm_delete" and outcome.events == ()
+    assert outcome.replies[0].body == catalog.text("confirm_delete", "es") and "BORRAR" in outcome.replies[0].body
+    done = person.says("BORRAR")
+    assert [e.kind for e in done.events] == ["delete"]

@@ -151,9 +151,7 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
     if intent == "unknown":
         return Outcome((Reply(say("not_understood")),), state, match)
     if intent == "confirm_stop":
-        # It may be an opt-out, but it is not clear: ask, naming the word that does it.
-        choices = (Choice("stop", catalog.commands.get(lang, catalog.commands["es"])["stop"][0]), Choice("menu", "MENU"))
-        ask = Reply(say("confirm_stop"), choices=choices, style="buttons")
+        ask = _confirm(catalog, lang, say, "stop")
         danger = _urgent_lead(catalog, match)
         if danger:   # "stop texting me, I want to die": the answer to the danger first, then the question
             return Outcome((page_reply(catalog, lang, danger, 0, urgent=True), ask),
@@ -163,9 +161,7 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
             return Outcome((page_reply(catalog, lang, "about", 0), ask), replace(state, topic="about", page=0), match)
         return Outcome((ask,), state, match)
     if intent == "confirm_delete":
-        word = catalog.commands.get(lang, catalog.commands["es"])["delete"][0]
-        choices = (Choice("delete", word), Choice("menu", "MENU"))
-        return Outcome((Reply(say("confirm_delete"), choices=choices, style="buttons"),), state, match)
+        return Outcome((_confirm(catalog, lang, say, "delete"),), state, match)
     if match.clarify:
         first, second = match.clarify
         text = say("clarify", first=catalog.label(first, lang), second=catalog.label(second, lang))
@@ -173,6 +169,13 @@ def handle(inbound: InboundMessage, state: State, catalog: Catalog, matcher: Mat
         return Outcome((Reply(text, choices=choices, style="buttons"),),
                        replace(state, menu=(first, second), topic=None, page=0), match)
     return _page(catalog, lang, state, match, intent, 0)
+
+
+def _confirm(catalog: Catalog, lang: str, say, command: str) -> Reply:
+    """It may be an opt-out or a delete request, but it is not clear: ask, naming the word that does
+    it (nothing is carried out until that word comes)."""
+    word = catalog.commands.get(lang, catalog.commands[DEFAULT_LANG])[command][0]
+    return Reply(say(f"confirm_{command}"), choices=(Choice(command, word), Choice("menu", "MENU")), style="buttons")
 
 
 def _urgent_lead(catalog: Catalog, match: Match) -> str | None:

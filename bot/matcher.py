@@ -6,6 +6,7 @@ scorers are pure, and one ranker decides. The index is built once per catalog lo
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -65,6 +66,11 @@ OUR_MESSAGES = frozenset("""mensajes mensaje msj mjs textos texto txt alertas al
     contacting writing sending""".split())
 NOT_OURS = frozenset("como how why porque cuando when donde where keeps keep sigue siguen".split())
 NEGATIONS = frozenset("not no nunca never".split())
+SENTENCE_BREAK = re.compile(r"[.!?¡¿,;\n]+")
+THANKS = frozenset("gracias grasias thanks thank thx".split())
+# What may stand beside a STOP of its own sentence and leave it an opt-out ("gracias por todo. STOP").
+FAREWELL = THANKS | POLITE | frozenset("""todo everything all bye adios adiós chao bendiciones bendiga dios
+    muchas mucho much so very muy amable pero but bueno god bless for""".split())
 STOP_VERBS = frozenset("stop stops stopping para paran parar deja dejan detiene quit".split())
 # Command words of every language (carriers' keywords, "ok", "menu"): they never switch the reply language.
 UNIVERSAL_WORDS = frozenset("stop stopall start unstop help info menu ok okay".split())
@@ -482,6 +488,15 @@ class Matcher:
             return Match(intent, lang, probability, hits, model=shown, urgent=urgent and intent not in NON_TOPICS,
                          **extra)
 
+        edge = self._edge_stop(text)
+        if edge is not None and top != "stop":
+            # "gracias por todo. STOP": an opt-out word as a sentence of its own, first or last. Beside
+            # thanks and goodbyes it is carried out; beside anything but a topic the model is sure of,
+            # asked about.
+            if all(w in FAREWELL for w in edge):
+                return Match("stop", lang, 1.0, model=shown, matched="stop")
+            if top in NON_TOPICS or top == "unknown" or p < 0.6:
+                return Match("confirm_stop", lang, prediction.probability("stop"), model=shown)
         if top == "stop":
             short, ours = len(words) <= 6, any(w in OUR_MESSAGES for w in words)
             # "dejen de escribirme, ya no quiero vivir": a phrase of an urgent topic beside the opt-out.
@@ -509,7 +524,11 @@ class Matcher:
         p_stop = prediction.probability("stop")
         # A question about us is the likeliest reading of many opt-outs ("quien les dio mi numero? no
         # me escriban mas"): it must be surer than a topic to pass over the question.
-        if (top != "stop" and p_stop >= STOP_HINT and any(w in OUR_MESSAGES for w in words)
+        # "quiero que me escriban en maya" asks for a language, not for silence ("no me escriban en
+        # ingles" stays a question: it may be either).
+        language_asked = (top == "language" and p >= 0.5 and not any(w in NEGATIONS for w in words)
+                          and self._language_named(words) is not None)
+        if (top != "stop" and p_stop >= STOP_HINT and any(w in OUR_MESSAGES for w in words) and not language_asked
                 and not (top not in NON_TOPICS and p >= (0.8 if top == "about" else 0.6))):
             return Match("confirm_stop", lang, p_stop, model=shown)
         if (len(words) == 1 and "w:" + words[0] not in self.model.vocabulary and self.correct(words[0]) is None
@@ -522,6 +541,19 @@ class Matcher:
             if (top not in NON_TOPICS and second not in NON_TOPICS and q >= CLARIFY_MIN and p - q < CLARIFY_MARGIN):
                 return as_match(top, p, clarify=(top, second))
         return as_match(top, p)
+
+    def _edge_stop(self, text: str) -> list[str] | None:
+        """The words of the rest of the message when its first or last sentence is an opt-out
+        command alone ("STOP", "baja por favor"), else None."""
+        clauses = [c for c in (tokens(part) for part in SENTENCE_BREAK.split(text)) if c]
+        if len(clauses) < 2:
+            return None
+        for edge, rest in ((clauses[0], clauses[1:]), (clauses[-1], clauses[:-1])):
+            key = [w for w in edge if w not in POLITE] or edge
+            found = self.index.commands.get(" ".join(key))
+            if found and found[0] == "stop":
+                return [w for clause in rest for w in clause]
+        return None
 
     def _model_lang(self, words: list[str], rule_lang: str | None, p_english: float) -> str | None:
         """The language the message is written in: the model's when it is sure, else the rules'."""
@@ -578,8 +610,12 @@ class Matcher:
                 candidates.append([swapped])
         for option in candidates:
             stripped = [w for w in option if w not in POLITE] or option
+            # "gracias por la informacion" thanks us for the information: it asks for no help
+            thanked = any(a in THANKS and b in ("por", "for", "x") for a, b in zip(option, option[1:]))
             for key in (" ".join(option), " ".join(stripped)):
                 found = index.commands.get(key)
+                if found and thanked and found[0] not in ("stop", "delete", "start"):
+                    continue
                 if found:
                     command, command_lang = found
                     intent = "human" if command == "interpreter" else command

@@ -160,3 +160,41 @@ def test_a_message_of_function_words_alone(matcher, text, intent):
     """Words like "y", "que", "mas" carry no topic, but together they may ask to go on or who we are;
     "si" and "no" alone answer nothing, and such a message is never taken as an opt-out."""
     assert matcher.match(text).intent == intent
+
+
+@pytest.mark.parametrize("text, language", [("quiero que me escriban en maya", "maya"),
+                                            ("escribanme en mixteco porfa", "mixteco")])
+def test_asking_to_be_written_to_in_a_language_is_no_opt_out(matcher, text, language):
+    """Blind set N: "quiero que me escriban en maya" got the opt-out question, for its word "escriban".
+    A named language the model reads as the request wins; "no me escriban en ingles" is still asked
+    about (it may be either)."""
+    m = matcher.match(text)
+    assert (m.intent, m.language) == ("language", language)
+    assert matcher.match("no me escriban en ingles").intent == "confirm_stop"
+
+
+@pytest.mark.parametrize("text", ["gracias por la informacion", "grasias por la informasion", "thanks for the info"])
+def test_a_thanks_for_the_information_is_thanks_not_help(matcher, text):
+    """Blind set M: "grasias por la informasion" was the command INFO (help) once the polite words were
+    stripped. A thanks for something is no command; an opt-out beside a thanks still is one."""
+    assert matcher.match(text).intent == "thanks"
+
+
+@pytest.mark.parametrize("text", ["gracias por todo. STOP", "gracias por todo, baja", "thanks for everything. unsubscribe",
+                                  "ya no me interesa. STOP", "STOP. gracias, bendiciones"])
+def test_an_opt_out_word_as_a_sentence_of_its_own_is_an_opt_out(matcher, text):
+    """"gracias por todo. STOP" was read as thanks (0.995) and nothing was carried out: an opt-out word
+    alone in the first or last sentence, beside thanks or goodbyes, is an opt-out."""
+    assert matcher.match(text).intent == "stop"
+
+
+@pytest.mark.parametrize("text", ["STOP. I need help with my rent, the landlord wants to evict me",
+                                  "mi jefe me grito stop, stop, y me pego", "la policia me dijo alto. que hago",
+                                  "me dieron de baja, que hago"])
+def test_a_stop_sentence_beside_a_clear_topic_is_that_topic(matcher, text):
+    assert matcher.match(text).intent not in ("stop", "confirm_stop")
+
+
+@pytest.mark.parametrize("text", ["qlq", "asere qué bolá", "wassup", "que onda", "quiubo"])
+def test_regional_greetings_get_the_menu(matcher, text):
+    assert matcher.match(text).intent == "menu"

@@ -4,8 +4,9 @@ Both run under the same gunicorn settings on this machine, with the same load: m
 requests with unique MessageSids and real message texts (tests/data/eval.tsv). Ours checks the
 signature, loads and saves encrypted state in Redis and enqueues a send job; the baseline answers
 inline with no signature check and no queue. Prints requests/s, p50 and p99 for both, the ratio,
-the in-process server time per request (median, p99), the RSS of a web worker, and, with two real
-workers sending to a local fake Twilio, the time from the webhook to Twilio receiving the reply.
+the in-process server time per request (median, p99) and the cost of the parts any checked and
+queued webhook needs, the RSS of a web worker, and, with two real workers sending to a local fake
+Twilio, the time from the webhook to Twilio receiving the reply.
 
     python bench/webhook.py [--requests 4000] [--concurrency 8]
 """
@@ -152,6 +153,49 @@ def in_process_server_time(env: dict, n: int = 2000) -> tuple[float, float]:
     return statistics.median(times) * 1000, times[int(0.99 * len(times))] * 1000
 
 
+def in_process_parts(env: dict, n: int = 2000) -> str:
+    """What the smallest honest webhook would cost, part by part, beside the baseline app: the
+    signature check, one Redis round trip (de-duplication) and one RQ enqueue in a transaction.
+    The sum bounds the throughput ratio any design that checks and queues could reach."""
+    import redis
+
+    from bench.baseline_app import create_app as baseline_app
+    from bot.jobs import make_queue
+
+    def median_ms(fn) -> float:
+        times = []
+        for i in range(n):
+            start = time.perf_counter()
+            fn(i)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+
+    bodies = forms(n, "http://localhost/twilio/messages")
+    parsed = [dict(urllib.parse.parse_qsl(body.decode())) for body, _ in bodies]
+    client = baseline_app().test_client()
+    validator = RequestValidator(TOKEN)
+    connection = redis.Redis.from_url(env["REDIS_URL"])
+    queue = make_queue("bench-parts", connection)
+
+    def enqueue(i):
+        with connection.pipeline() as pipe:
+            pipe.multi()
+            queue.enqueue_call("bench.webhook.texts", args=(parsed[i]["Body"],), pipeline=pipe)
+            pipe.execute()
+
+    parts = {
+        "baseline app": median_ms(lambda i: client.post("/twilio/messages", data=bodies[i][0],
+                                                        content_type="application/x-www-form-urlencoded")),
+        "signature check": median_ms(lambda i: validator.validate("http://localhost/twilio/messages", parsed[i],
+                                                                  bodies[i][1])),
+        "one Redis round trip": median_ms(lambda i: connection.set(f"bench:seen:{i}:{uuid.uuid4().hex}", 1,
+                                                                    nx=True, ex=60)),
+        "one RQ enqueue": median_ms(enqueue),
+    }
+    queue.empty()
+    return "in process, median ms: " + ", ".join(f"{name} {ms:.3f}" for name, ms in parts.items())
+
+
 def webhook_to_twilio(env: dict, args) -> str:
     """From the webhook to the fake Twilio receiving the reply, under the same load, with two real
     workers (`derechos worker`) and a send rate that does not hold them back."""
@@ -234,6 +278,7 @@ def main() -> None:
         print(f"derechos p99: {ours['p99']:.2f} ms  (target < 20 ms)")
         median, p99 = in_process_server_time(env)
         print(f"server time in process (no network): median {median:.2f} ms, p99 {p99:.2f} ms  (target median < 5 ms)")
+        print(in_process_parts(env))
         redis_server.stop()
 
 

@@ -10,6 +10,7 @@ import hashlib
 import re
 import string
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -169,6 +170,11 @@ class Catalog:
             ordered = [tid for section in self.sections for tid in section.topics if tid in base]
             return ordered + sorted(tid for tid in base if tid not in ordered)
         return sorted(base, key=lambda tid: (base[tid].menu, tid))
+
+    @cached_property
+    def urgent(self) -> frozenset[str]:
+        """Topics marked `urgent: true` in any language."""
+        return frozenset(tid for by_id in self.topics.values() for tid, t in by_id.items() if t.urgent)
 
     def section(self, section_id: str) -> Section | None:
         return next((s for s in self.sections if s.id == section_id), None)

@@ -185,8 +185,7 @@ def _urgent_lead(catalog: Catalog, match: Match) -> str | None:
     "dejen de escribirme ya no quiero vivir"), or None. Nothing is carried out on an unsure opt-out,
     so the answer to the danger costs nothing."""
     for intent, p in match.model or ():
-        topic = catalog.topics.get(DEFAULT_LANG, {}).get(intent)
-        if topic is not None and topic.urgent and p >= URGENT_LEAD:
+        if intent in catalog.urgent and p >= URGENT_LEAD:
             return intent
     return match.hits[0].topic if match.hits else None     # an urgent topic's phrase in the message
 

@@ -209,7 +209,6 @@ class Index:
     lang_words: dict[str, str] = field(default_factory=dict)                # keyword -> the only language it is in
     known: set[str] = field(default_factory=set)                            # every word the content uses
     titles: dict[str, str] = field(default_factory=dict)                    # normalized title or label -> topic
-    urgent: set[str] = field(default_factory=set)                            # topics marked urgent: true
     topic_count: int = 0
 
 
@@ -244,7 +243,6 @@ class Matcher:
 
     def _build(self, catalog: Catalog) -> Index:
         index = Index()
-        index.urgent = {tid for by_id in catalog.topics.values() for tid, t in by_id.items() if t.urgent}
         claimed_by: dict[str, set[str]] = {}
         for lang, commands in catalog.commands.items():
             for command, words in commands.items():
@@ -502,7 +500,7 @@ class Matcher:
             # "dejen de escribirme, ya no quiero vivir": a phrase of an urgent topic beside the opt-out.
             # It is never carried out on the model's word: the person gets that topic's answer first,
             # then the question (conversation.py), and BAJA still does it.
-            danger = tuple(h for h in best_hit.values() if h.how == "phrase" and h.topic in self.index.urgent)
+            danger = tuple(h for h in best_hit.values() if h.how == "phrase" and h.topic in self.catalog.urgent)
             hedged = (any(w in NOT_OURS for w in words[1:]) or "?" in text or bool(danger)
                       or any(a in NEGATIONS and b in STOP_VERBS for a, b in zip(words, words[1:])))
             if not hedged and (p >= STOP_CERTAIN or (p >= STOP_SURE and (short or ours))):

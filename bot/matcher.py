@@ -68,6 +68,7 @@ NOT_OURS = frozenset("como how why porque cuando when donde where keeps keep sig
 NEGATIONS = frozenset("not no nunca never".split())
 SENTENCE_BREAK = re.compile(r"[.!?¡¿,;\n]+")
 THANKS = frozenset("gracias grasias thanks thank thx".split())
+THANKS_EMOJI = ("🙏", "❤", "🫶", "🤝", "🥰", "😊", "☺")
 # What may stand beside a STOP of its own sentence and leave it an opt-out ("gracias por todo. STOP").
 FAREWELL = THANKS | POLITE | frozenset("""todo everything all bye adios adiós chao bendiciones bendiga dios
     muchas mucho much so very muy amable pero but bueno god bless for""".split())
@@ -412,6 +413,8 @@ class Matcher:
         words = tokens(text or "")[:MAX_TOKENS]
         lang = self.detect_language(words)
         if not words:
+            if any(e in (text or "") for e in THANKS_EMOJI):     # "🙏", "❤️" alone say thank you
+                return Match("thanks", lang, 1.0, matched="emoji")
             return Match("unknown", lang)
         command = self._command(words, lang)
         if command is not None:

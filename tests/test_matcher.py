@@ -195,6 +195,12 @@ def test_a_stop_sentence_beside_a_clear_topic_is_that_topic(matcher, text):
     assert matcher.match(text).intent not in ("stop", "confirm_stop")
 
 
+@pytest.mark.parametrize("text", ["🙏", "❤️❤️", "🙏🏽"])
+def test_a_thanks_emoji_alone_is_thanks(matcher, text):
+    """Blind set Q: "🙏" alone was "not understood"; the thumbs up already was "ok"."""
+    assert matcher.match(text).intent == "thanks"
+
+
 @pytest.mark.parametrize("text", ["qlq", "asere qué bolá", "wassup", "que onda", "quiubo"])
 def test_regional_greetings_get_the_menu(matcher, text):
     assert matcher.match(text).intent == "menu"

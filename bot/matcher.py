@@ -66,6 +66,7 @@ OUR_MESSAGES = frozenset("""mensajes mensaje msj mjs textos texto txt alertas al
     contacting writing sending""".split())
 NOT_OURS = frozenset("como how why porque cuando when donde where keeps keep sigue siguen".split())
 NEGATIONS = frozenset("not no nunca never".split())
+PHRASE_NEGATIONS = NEGATIONS | frozenset("wont dont cant doesnt didnt isnt cannot ni tampoco".split())
 SENTENCE_BREAK = re.compile(r"[.!?¡¿,;\n]+")
 THANKS = frozenset("gracias grasias thanks thank thx".split())
 THANKS_EMOJI = ("🙏", "❤", "🫶", "🤝", "🥰", "😊", "☺")
@@ -332,8 +333,9 @@ class Matcher:
         stops = STOPWORDS["es"] | STOPWORDS["en"]
         content = [p for p in parts if p not in stops]
         # A phrase of two or more content words matches on them in order ("miedo de regresar" meets
-        # "da miedo regresar"); a shorter one ("no me pagan") needs all its words.
-        full = len(content) < 2
+        # "da miedo regresar"); a shorter one ("no me pagan"), or one that says "not" ("wont wake up"
+        # must not meet "they wake me up"), needs all its words.
+        full = len(content) < 2 or any(p in PHRASE_NEGATIONS for p in parts)
         stems = tuple(self.stem(p, stem_lang) for p in (parts if full else content))
         weight = PHRASE_BONUS + sum(idf(s) for s in stems if s not in stops) * 0.8 + 0.3 * len(parts)
         index.phrases[(stem_lang, full, stems[0])].append(_Phrase(tid, lang, text, stems, weight, full))
@@ -490,13 +492,16 @@ class Matcher:
                          **extra)
 
         edge = self._edge_stop(text)
-        if edge is not None and top != "stop":
-            # "gracias por todo. STOP": an opt-out word as a sentence of its own, first or last. Beside
-            # thanks and goodbyes it is carried out; beside anything but a topic the model is sure of,
-            # asked about.
-            if all(w in FAREWELL for w in edge):
-                return Match("stop", lang, 1.0, model=shown, matched="stop")
-            if top in NON_TOPICS or top == "unknown" or p < 0.6:
+        if edge is not None:
+            # "gracias por todo. STOP": an opt-out as a sentence of its own, first or last. An opt-out
+            # phrase ("ya no me escriban, mi esposo dice que es peligroso") or a lone keyword beside
+            # thanks and goodbyes is carried out; a lone keyword beside anything but a topic the model
+            # is sure of ("STOP. I need help with my rent" is housing) is asked about.
+            said, rest = edge
+            danger = any(h.how == "phrase" and h.topic in self.catalog.urgent for h in best_hit.values())
+            if not danger and (len(said) > 1 or all(w in FAREWELL for w in rest)):
+                return Match("stop", lang, 1.0, model=shown, matched=" ".join(said))
+            if top != "stop" and (top in NON_TOPICS or top == "unknown" or p < 0.6):
                 return Match("confirm_stop", lang, prediction.probability("stop"), model=shown)
         if top == "stop":
             short, ours = len(words) <= 6, any(w in OUR_MESSAGES for w in words)
@@ -543,17 +548,18 @@ class Matcher:
                 return as_match(top, p, clarify=(top, second))
         return as_match(top, p)
 
-    def _edge_stop(self, text: str) -> list[str] | None:
-        """The words of the rest of the message when its first or last sentence is an opt-out
-        command alone ("STOP", "baja por favor"), else None."""
+    def _edge_stop(self, text: str) -> tuple[list[str], list[str]] | None:
+        """When the first or last sentence of the message is an opt-out command ("STOP", "baja por
+        favor", "please stop sending me messages"): its words without the polite ones, and the words
+        of the rest. Else None."""
         clauses = [c for c in (tokens(part) for part in SENTENCE_BREAK.split(text)) if c]
         if len(clauses) < 2:
             return None
         for edge, rest in ((clauses[0], clauses[1:]), (clauses[-1], clauses[:-1])):
-            key = [w for w in edge if w not in POLITE] or edge
-            found = self.index.commands.get(" ".join(key))
+            said = [w for w in edge if w not in POLITE] or edge
+            found = self.index.commands.get(" ".join(edge)) or self.index.commands.get(" ".join(said))
             if found and found[0] == "stop":
-                return [w for clause in rest for w in clause]
+                return said, [w for clause in rest for w in clause]
         return None
 
     def _model_lang(self, words: list[str], rule_lang: str | None, p_english: float) -> str | None:

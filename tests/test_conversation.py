@@ -318,9 +318,10 @@ def test_short_english_is_answered_in_english(served):
 def test_someone_who_asks_who_writes_and_may_want_out_learns_who_we_are_then_the_question(served):
     """"quien me escribe de este numero": likeliest a question about us, and with a word about our
     messages it may be an opt-out. Who we are (free, private, how to leave) comes first, then the
-    question; nothing is carried out."""
+    question; nothing is carried out. (An opt-out phrase as a sentence of its own, "quien les dio mi
+    numero? no me escriban mas", is carried out: see test_matcher.)"""
     catalog, _ = served
-    outcome = Person(served).says("quien les dio mi numero? no me escriban mas")
+    outcome = Person(served).says("quien les dio mi numero?? dejen de mandarme cosas")
     assert outcome.match.intent == "confirm_stop"
     about, ask = outcome.replies
     assert about.body.startswith(catalog.topics["es"]["about"].pages[0][:40])

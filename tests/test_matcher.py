@@ -181,11 +181,24 @@ def test_a_thanks_for_the_information_is_thanks_not_help(matcher, text):
 
 
 @pytest.mark.parametrize("text", ["gracias por todo. STOP", "gracias por todo, baja", "thanks for everything. unsubscribe",
-                                  "ya no me interesa. STOP", "STOP. gracias, bendiciones"])
+                                  "ya no me interesa. STOP", "STOP. gracias, bendiciones",
+                                  "please stop sending me messages, I work early and they wake me up",
+                                  "Ya no me escriban, mi esposo dice que es peligroso",
+                                  "quien les dio mi numero? no me escriban mas"])
 def test_an_opt_out_word_as_a_sentence_of_its_own_is_an_opt_out(matcher, text):
     """"gracias por todo. STOP" was read as thanks (0.995) and nothing was carried out: an opt-out word
-    alone in the first or last sentence, beside thanks or goodbyes, is an opt-out."""
+    alone in the first or last sentence, beside thanks or goodbyes, is an opt-out. So is an opt-out
+    phrase as a sentence of its own, whatever the rest says (blind set P: "please stop sending me
+    messages, I work early…" was health; "Ya no me escriban, mi esposo dice que es peligroso" got the
+    question, one more message on a phone someone checks)."""
     assert matcher.match(text).intent == "stop"
+
+
+@pytest.mark.parametrize("text", ["dejen de escribirme, ya no quiero vivir", "stop texting me, i want to die"])
+def test_an_opt_out_sentence_beside_danger_is_not_carried_out_on_its_own(matcher, text):
+    """The crisis line comes first (conversation.py): an urgent phrase beside the opt-out keeps it a
+    question."""
+    assert matcher.match(text).intent == "confirm_stop"
 
 
 @pytest.mark.parametrize("text", ["STOP. I need help with my rent, the landlord wants to evict me",
@@ -204,3 +217,13 @@ def test_a_thanks_emoji_alone_is_thanks(matcher, text):
 @pytest.mark.parametrize("text", ["qlq", "asere qué bolá", "wassup", "que onda", "quiubo"])
 def test_regional_greetings_get_the_menu(matcher, text):
     assert matcher.match(text).intent == "menu"
+
+
+def test_a_phrase_that_says_not_needs_its_not(matcher):
+    """Health's phrase "wont wake up" lost its "wont" (a stop word) and met "they wake me up", so an
+    opt-out with a reason ("…I work early and they wake me up") read as an emergency. A phrase with
+    a negation needs all its words."""
+    assert matcher.match("mi esposo tomo mucho y wont wake up").intent == "health"
+    assert matcher.match("my husband drank and will not wake up, what do i do").intent == "health"
+    hits = matcher.match("the alarm and the rooster wake me up early every day").hits
+    assert not any(h.how == "phrase" and h.topic == "health" for h in hits)

@@ -491,6 +491,10 @@ class Matcher:
             return Match(intent, lang, probability, hits, model=shown, urgent=urgent and intent not in NON_TOPICS,
                          **extra)
 
+        # "dejen de escribirme, ya no quiero vivir": a phrase of an urgent topic beside an opt-out.
+        # Such an opt-out is never carried out on the model's word: the person gets that topic's
+        # answer first, then the question (conversation.py), and BAJA still does it.
+        danger = tuple(h for h in best_hit.values() if h.how == "phrase" and h.topic in self.catalog.urgent)
         edge = self._edge_stop(text)
         if edge is not None:
             # "gracias por todo. STOP": an opt-out as a sentence of its own, first or last. An opt-out
@@ -498,17 +502,12 @@ class Matcher:
             # thanks and goodbyes is carried out; a lone keyword beside anything but a topic the model
             # is sure of ("STOP. I need help with my rent" is housing) is asked about.
             said, rest = edge
-            danger = any(h.how == "phrase" and h.topic in self.catalog.urgent for h in best_hit.values())
             if not danger and (len(said) > 1 or all(w in FAREWELL for w in rest)):
                 return Match("stop", lang, 1.0, model=shown, matched=" ".join(said))
             if top != "stop" and (top in NON_TOPICS or top == "unknown" or p < 0.6):
-                return Match("confirm_stop", lang, prediction.probability("stop"), model=shown)
+                return Match("confirm_stop", lang, prediction.probability("stop"), danger, model=shown)
         if top == "stop":
             short, ours = len(words) <= 6, any(w in OUR_MESSAGES for w in words)
-            # "dejen de escribirme, ya no quiero vivir": a phrase of an urgent topic beside the opt-out.
-            # It is never carried out on the model's word: the person gets that topic's answer first,
-            # then the question (conversation.py), and BAJA still does it.
-            danger = tuple(h for h in best_hit.values() if h.how == "phrase" and h.topic in self.catalog.urgent)
             hedged = (any(w in NOT_OURS for w in words[1:]) or "?" in text or bool(danger)
                       or any(a in NEGATIONS and b in STOP_VERBS for a, b in zip(words, words[1:])))
             if not hedged and (p >= STOP_CERTAIN or (p >= STOP_SURE and (short or ours))):

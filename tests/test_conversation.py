@@ -272,7 +272,9 @@ def test_an_unclear_opt_out_asks_with_the_word_that_does_it(served):
 
 @pytest.mark.parametrize("text, topic", [("la migra esta tocando mi puerta ahorita", "ice-encounter"),
                                          ("MY SON IS 12 AND BORDER PATROL HAS HIM", "minors"),
-                                         ("me duele el pecho y no puedo respirar", "health")])
+                                         ("me duele el pecho y no puedo respirar", "health"),
+                                         ("my chest hurts and i cant breathe", "health"),
+                                         ("la patrulla fronteriza tiene a mi hija de 9", "minors")])
 def test_an_emergency_gets_a_line_to_call_in_its_first_sms(served, text, topic):
     import re
 

@@ -551,7 +551,10 @@ class Matcher:
         """When the first or last sentence of the message is an opt-out command ("STOP", "baja por
         favor", "please stop sending me messages"): its words without the polite ones, and the words
         of the rest. Else None."""
-        clauses = [c for c in (tokens(part) for part in SENTENCE_BREAK.split(text)) if c]
+        parts = SENTENCE_BREAK.split(text)
+        if len(parts) < 2:       # one sentence (most messages): nothing to tokenise again
+            return None
+        clauses = [c for c in map(tokens, parts) if c]
         if len(clauses) < 2:
             return None
         for edge, rest in ((clauses[0], clauses[1:]), (clauses[-1], clauses[:-1])):

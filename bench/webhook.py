@@ -1,12 +1,16 @@
 """Webhook benchmark: the Procfile's web command against the classic minimal Flask + TwiML bot.
 
-Both run under the same gunicorn settings on this machine, with the same load: many signed
+All run under the same gunicorn settings on this machine, with the same load: many signed
 requests with unique MessageSids and real message texts (tests/data/eval.tsv). Ours checks the
 signature, loads and saves encrypted state in Redis and enqueues a send job; the baseline answers
-inline with no signature check and no queue. Prints requests/s, p50 and p99 for both, the ratio,
-the in-process server time per request (median, p99) and the cost of the parts any checked and
-queued webhook needs, the RSS of a web worker, and, with two real workers sending to a local fake
-Twilio, the time from the webhook to Twilio receiving the reply.
+inline with no signature check and no queue; the floor (bench/floor_app.py) checks the signature
+and keeps the sealed message with one Redis command, the least any safe webhook does. The three
+run in turn, --rounds times, because this machine's speed drifts by tens of percent between runs;
+ratios are medians of the rounds. Prints requests/s, p50 and p99, the server's CPU per request
+(web processes and Redis, from /proc), the ratios, the in-process server time per request (median,
+p99) and the cost of the parts any checked and queued webhook needs, the RSS of a web worker, and,
+with two real workers sending to a local fake Twilio, the time from the webhook to Twilio
+receiving the reply.
 
     python bench/webhook.py [--requests 4000] [--concurrency 8]
 """
@@ -116,6 +120,29 @@ def rss_of_workers(master_pid: int) -> list[int]:
         if fields.get("PPid", "").strip() == str(master_pid):
             out.append(int(fields.get("VmRSS", "0 kB").split()[0]))
     return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (from /proc), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])      # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    pids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if f"PPid:\t{master_pid}\n" in status.read_text():
+                pids.append(int(status.parent.name))
+        except (OSError, ValueError):
+            continue
+    return pids
 
 
 def serve(app: str, port: int, env: dict, workers: int, threads: int) -> subprocess.Popen:
@@ -242,40 +269,63 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of the three apps in turn; ratios are medians")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         redis_server = EmbeddedRedis(Path(tmp))
         redis_url = redis_server.ensure()
+        redis_pid = int(redis_server.pidfile.read_text().strip())
         env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
         env.update(REDIS_URL=redis_url, INSTANCE_DIR=tmp, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
                    TWILIO_SMS_FROM="+15550000", DATA_KEY=base64.b64encode(os.urandom(32)).decode(), SECRET_KEY="b" * 48,
                    DERECHOS_HELP_LINE="1-800-555-0100",
                    LOG_LEVEL="WARNING", INBOUND_PER_MINUTE="1000000", REPLIES_PER_HOUR="100000000")
-        results = {}
+        apps = (("baseline: inline TwiML, no checks", "bench.baseline_app:create_app()"),
+                ("floor: signature + one SET NX", "bench.floor_app:create_app()"),
+                ("derechos: signed, state, enqueue", "bot.web:create_app()"))
         print(f"{args.requests} requests, {args.concurrency} connections, gunicorn {args.workers} workers x "
-              f"{args.threads} threads, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-        for name, app in (("baseline: inline TwiML, no checks", "bench.baseline_app:create_app()"),
-                          ("derechos: signed, state, enqueue", "bot.web:create_app()")):
-            port = free_port()
-            env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
-            server = serve(app, port, env, args.workers, args.threads)
-            try:
-                wait_up(port)
-                warm = forms(200, f"http://127.0.0.1:{port}/twilio/messages")
-                load(port, warm, args.concurrency)
-                bodies = forms(args.requests, f"http://127.0.0.1:{port}/twilio/messages")
-                results[name] = summary(name, *load(port, bodies, args.concurrency))
-                rss = rss_of_workers(server.pid)
-                results[name]["rss"] = rss
-                print(f"{'':<34} web worker RSS: {', '.join(f'{r / 1024:.1f} MiB' for r in rss)}")
-            finally:
-                server.terminate()
-                server.wait(timeout=20)
+              f"{args.threads} threads, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+              f"{args.rounds} rounds of the three apps in turn")
+        rounds: list[dict] = []
+        for number in range(1, args.rounds + 1):
+            print(f"round {number}")
+            results = {}
+            for name, app in apps:
+                port = free_port()
+                env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+                server = serve(app, port, env, args.workers, args.threads)
+                try:
+                    wait_up(port)
+                    warm = forms(200, f"http://127.0.0.1:{port}/twilio/messages")
+                    load(port, warm, args.concurrency)
+                    bodies = forms(args.requests, f"http://127.0.0.1:{port}/twilio/messages")
+                    web_pids = [server.pid, *worker_pids(server.pid)]
+                    before = cpu_seconds(web_pids), cpu_seconds([redis_pid])
+                    results[name] = summary(name, *load(port, bodies, args.concurrency))
+                    web_cpu = (cpu_seconds(web_pids) - before[0]) / args.requests * 1000
+                    redis_cpu = (cpu_seconds([redis_pid]) - before[1]) / args.requests * 1000
+                    results[name]["cpu"] = web_cpu + redis_cpu
+                    rss = rss_of_workers(server.pid)
+                    print(f"{'':<34} CPU a request: web {web_cpu:.2f} ms + Redis {redis_cpu:.2f} ms;"
+                          f" web worker RSS: {', '.join(f'{r / 1024:.1f} MiB' for r in rss)}")
+                finally:
+                    server.terminate()
+                    server.wait(timeout=20)
+            rounds.append(results)
+        base, floor, ours = (name for name, _ in apps)
+        ratio = lambda name: sorted(r[name]["rps"] / r[base]["rps"] for r in rounds)  # noqa: E731
+        p99s = sorted(r[ours]["p99"] for r in rounds)
+        for name, label in ((floor, "floor"), (ours, "derechos")):
+            values = ratio(name)
+            print(f"throughput ratio ({label} / baseline): median {statistics.median(values):.2f}  "
+                  f"(rounds: {', '.join(f'{v:.2f}' for v in values)})" + ("  (target >= 0.70)" if name == ours else ""))
+        for name, label in ((floor, "floor"), (ours, "derechos")):
+            cpu = statistics.median(r[name]["cpu"] for r in rounds)
+            print(f"server CPU a request ({label}): median {cpu:.2f} ms against the baseline's "
+                  f"{statistics.median(r[base]['cpu'] for r in rounds):.2f} ms")
+        print(f"derechos p99: median {statistics.median(p99s):.2f} ms, worst {p99s[-1]:.2f} ms  (target < 20 ms)")
         print(webhook_to_twilio(env, args))
-        ours, base = results["derechos: signed, state, enqueue"], results["baseline: inline TwiML, no checks"]
-        print(f"throughput ratio (derechos / baseline): {ours['rps'] / base['rps']:.2f}  (target >= 0.70)")
-        print(f"derechos p99: {ours['p99']:.2f} ms  (target < 20 ms)")
         median, p99 = in_process_server_time(env)
         print(f"server time in process (no network): median {median:.2f} ms, p99 {p99:.2f} ms  (target median < 5 ms)")
         print(in_process_parts(env))

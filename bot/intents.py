@@ -13,6 +13,7 @@ vocabulary, about 10 MB.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -400,8 +401,28 @@ def cache_dir() -> Path:
     return Path(base) / "derechos" / "models"
 
 
+CACHE_KEEP = 6     # trained models kept (about 9 MB each): the ones in use and a few to go back to
+
+
 def cached_path(fingerprint_: str) -> Path:
     return cache_dir() / f"intents-{fingerprint_}.npz"
+
+
+def prune_cache(keep: int = CACHE_KEEP) -> list[Path]:
+    """Delete all but the `keep` most recently used models (a load marks one used); return what went.
+    A model deleted under a process that uses it is already in that process's memory."""
+    models = []
+    for path in cache_dir().glob("intents-*.npz"):
+        try:
+            models.append((path.stat().st_mtime, path))
+        except OSError:       # another process pruned it first
+            continue
+    models.sort(reverse=True)
+    gone = []
+    for _, path in models[keep:]:
+        path.unlink(missing_ok=True)
+        gone.append(path)
+    return gone
 
 
 def load_or_train(content_dir: Path, catalog, settings: dict | None = None, timeout: float = 600.0) -> IntentModel | None:
@@ -412,9 +433,13 @@ def load_or_train(content_dir: Path, catalog, settings: dict | None = None, time
     path = cached_path(fingerprint(catalog))
     if path.exists():
         try:
-            return IntentModel.load(path)
+            model = IntentModel.load(path)
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.utime(path)        # used now: pruning keeps the models in use
+            return model
     path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, **{f"DERECHOS_{k.upper()}": v for k, v in (settings or {}).items() if isinstance(v, str)})
     with tempfile.TemporaryDirectory() as tmp:
@@ -426,6 +451,7 @@ def load_or_train(content_dir: Path, catalog, settings: dict | None = None, time
         model = IntentModel.load(out)
         if not path.exists():
             os.replace(out, path)
+    prune_cache()
     return model
 
 

@@ -227,3 +227,21 @@ def test_a_phrase_that_says_not_needs_its_not(matcher):
     assert matcher.match("my husband drank and will not wake up, what do i do").intent == "health"
     hits = matcher.match("the alarm and the rooster wake me up early every day").hits
     assert not any(h.how == "phrase" and h.topic == "health" for h in hits)
+
+
+def test_the_model_cache_keeps_the_models_last_used_and_deletes_the_rest(tmp_path, monkeypatch):
+    """Every content edit trains a model of about 9 MB: without pruning the cache grows all year."""
+    import os
+
+    from bot import intents
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
+    paths = [intents.cached_path(f"{i:020x}") for i in range(intents.CACHE_KEEP + 3)]
+    for age, path in enumerate(reversed(paths)):      # paths[0] is the newest
+        path.write_bytes(b"model")
+        os.utime(path, (1_700_000_000 + age, 1_700_000_000 + age))
+    (tmp_path / "notes.txt").write_text("not a model")
+    gone = intents.prune_cache()
+    assert sorted(gone) == sorted(paths[intents.CACHE_KEEP:])
+    assert sorted(tmp_path.glob("intents-*.npz")) == sorted(paths[:intents.CACHE_KEEP])
+    assert (tmp_path / "notes.txt").exists()
+    assert intents.prune_cache() == []

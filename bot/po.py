@@ -52,9 +52,7 @@ from __future__ import annotations
 import difflib
 import functools
 import io
-import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +101,7 @@ from .catalog import (
     settings_for,
 )
 from .errors import ContentError
+from .files import write_atomically
 from .text import normalize
 
 __all__ = ["ImportReport", "export_po", "import_po"]
@@ -882,7 +881,7 @@ def _import_topic(report: ImportReport, root: Path, folder: Path, lang: str, es:
     if _topic_values(topic) != new:                  # the YAML must say exactly what we meant
         report.problems.append(f"{rel}: not written: the file would not read back as translated")
         return 0
-    _write(path, candidate)
+    write_atomically(path, candidate)
     report.written.append(path)
     return imported
 
@@ -949,7 +948,7 @@ def _import_system(report: ImportReport, root: Path, folder: Path, lang: str, es
                                                           or "it would not read back as translated")
                                + f" ({contexts} not imported)")
         return 0
-    _write(path, candidate)
+    write_atomically(path, candidate)
     report.written.append(path)
     return len(entries)
 
@@ -1186,21 +1185,3 @@ def _give_tail(mapping: CommentedMap, key: str, tail: str) -> None:
     block = isinstance(value, (LiteralScalarString, FoldedScalarString))     # a block ends with its line break
     entry[slot] = CommentToken(("" if block else "\n") + tail, CommentMark(0), None)
 
-
-# --- files -------------------------------------------------------------------------------------
-
-def _write(path: Path, text: str) -> None:
-    """Write atomically, so a bot reloading the content never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -339,6 +339,37 @@ def content_import_po(ctx: Context, po_file: Path, status: str | None):
         click.echo(line)
 
 
+@content.command("add-examples")
+@click.argument("labelled", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip", "skip", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A labelled .tsv whose messages must never become examples (an evaluation set); repeatable.")
+@click.option("--dry-run", is_flag=True, help="Report what would be added; write nothing.")
+@pass_ctx
+def content_add_examples(ctx: Context, labelled: Path, skip: tuple[Path, ...], dry_run: bool):
+    """Add the messages of a labelled .tsv (columns text, intent, lang) to the examples: each at the
+    end of its intent's list, in the topic file or system.yml of the language it is written in.
+    Messages already there, messages of a --skip file and rows with two intents are left out; a row
+    with an unknown intent stops the file, and nothing is written.
+
+    \b
+    Example:
+      derechos content add-examples reviewed-misses.tsv --skip tests/data/eval.tsv
+    """
+    from ..examples import add_examples
+    from ..text import tokens
+    root = ctx.config.content_dir
+    matcher = ctx.content().matcher
+    try:
+        report = add_examples(root, labelled, list(skip), dry_run=dry_run,
+                              text_lang=lambda text: matcher.detect_language(tokens(text)))
+    except ContentError as exc:
+        raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
+    for line in report.lines():
+        click.echo(line)
+    if not dry_run and report.added:
+        click.echo("next: derechos content check, then derechos match --eval on a set the examples never saw")
+
+
 @content.command("misses")
 @click.option("--days", type=int, default=None, help="How many days back (default: MISSES_DAYS).")
 @click.option("--last", type=int, default=50, show_default=True, help="How many groups to show.")

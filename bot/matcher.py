@@ -69,6 +69,9 @@ NEGATIONS = frozenset("not no nunca never".split())
 PHRASE_NEGATIONS = NEGATIONS | frozenset("wont dont cant doesnt didnt isnt cannot ni tampoco".split())
 SENTENCE_BREAK = re.compile(r"[.!?¡¿,;\n]+")
 THANKS = frozenset("gracias grasias thanks thank thx".split())
+# Words of the menu commands that ask for the menu itself, not a greeting.
+MENU_ASKS = frozenset("""menu menus lista list opciones options temas topics inicio principal main start restart
+    empezar comenzar volver regresar atras back ver see over""".split())
 THANKS_EMOJI = ("🙏", "❤", "🫶", "🤝", "🥰", "😊", "☺")
 # What may stand beside a STOP of its own sentence and leave it an opt-out ("gracias por todo. STOP").
 FAREWELL = THANKS | POLITE | frozenset("""todo everything all bye adios adiós chao bendiciones bendiga dios
@@ -621,6 +624,9 @@ class Matcher:
             stripped = [w for w in option if w not in POLITE] or option
             # "gracias por la informacion" thanks us for the information: it asks for no help
             thanked = any(a in THANKS and b in ("por", "for", "x") for a, b in zip(option, option[1:]))
+            # "gracias asere", "gracias, saludos": a thank-you that signs off, not a greeting ("menu
+            # gracias" still asks for the menu)
+            signed_off = any(w in THANKS for w in option) and not any(w in MENU_ASKS for w in option)
             for key in (" ".join(option), " ".join(stripped)):
                 found = index.commands.get(key)
                 if found and thanked and found[0] not in ("stop", "delete", "start"):
@@ -628,13 +634,15 @@ class Matcher:
                 if found:
                     command, command_lang = found
                     intent = "human" if command == "interpreter" else command
+                    if intent == "menu" and signed_off:
+                        intent = "thanks"
                     lang = lang or (command_lang if command_lang in ("es", "en") else None)
                     if lang is None and self.model is not None and key not in UNIVERSAL_WORDS:
                         # "unsubscribe" is English, though both files list it; STOP belongs to no language
                         lang = self._model_lang(words, None, self.model.predict(" ".join(words), words=words).p_english)
                     return Match(intent, lang, 1.0, matched=key, tag="interpreter" if command == "interpreter" else None)
             if len(stripped) <= 4 and all(w in index.greetings for w in stripped):
-                return Match("menu", lang, 1.0, matched=" ".join(stripped))
+                return Match("thanks" if signed_off else "menu", lang, 1.0, matched=" ".join(option))
         return None
 
     def _transposed_command(self, word: str) -> str | None:

@@ -180,6 +180,16 @@ def test_a_thanks_for_the_information_is_thanks_not_help(matcher, text):
     assert matcher.match(text).intent == "thanks"
 
 
+@pytest.mark.parametrize("text, intent", [("gracias asere", "thanks"), ("gracias, saludos", "thanks"),
+                                          ("hola gracias", "thanks"), ("thanks, hi", "thanks"),
+                                          ("menu gracias", "menu"), ("gracias, el menu porfa", "menu"),
+                                          ("saludos", "menu"), ("hola", "menu")])
+def test_a_thanks_beside_a_greeting_signs_off(matcher, text, intent):
+    """Blind set S: "gracias asere" and "gracias, saludos" got the menu (asere and saludos are menu
+    words). A thanks with a greeting is a goodbye; a thanks beside the word menu still asks for it."""
+    assert matcher.match(text).intent == intent
+
+
 @pytest.mark.parametrize("text", ["gracias por todo. STOP", "gracias por todo, baja", "thanks for everything. unsubscribe",
                                   "ya no me interesa. STOP", "STOP. gracias, bendiciones",
                                   "please stop sending me messages, I work early and they wake me up",

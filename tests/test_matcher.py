@@ -255,3 +255,16 @@ def test_the_model_cache_keeps_the_models_last_used_and_deletes_the_rest(tmp_pat
     assert sorted(tmp_path.glob("intents-*.npz")) == sorted(paths[:intents.CACHE_KEEP])
     assert (tmp_path / "notes.txt").exists()
     assert intents.prune_cache() == []
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("how do i make him stop hitting me", "violence"),
+    ("i cant go back to guatemala they will kill me", "asylum"),
+    ("someone called saying I missed my court date and need to pay a fine, is this a scam", "fraud"),
+    ("me llamaron de la corte y dicen que tengo que pagar una multa para que no me deporten", "fraud"),
+])
+def test_round_nine_phrases(matcher, text, intent):
+    """Blind set T and U: "stop hitting me" got the opt-out question, "they will kill me" was
+    trafficking, and scam calls about a missed court date were answered from court. Phrases, not only
+    examples, carry these: examples move the model."""
+    assert matcher.match(text).intent == intent

@@ -60,13 +60,17 @@ class LiveContent:
         self.train = train
         self._lock = threading.Lock()
         self._fingerprint = tree_fingerprint(self.root)
-        catalog = load_catalog(self.root, self.settings)     # the first load must succeed: raise if broken
-        self._current = Content(catalog, Matcher(catalog, self._model_for(catalog)))
+        self._current = self._first_load()
         self._checked = time.monotonic()
         self._training: threading.Thread | None = None
         self.last_error: ContentError | None = None
         self.last_error_at: float | None = None
         self.model_error: str | None = None
+
+    def _first_load(self) -> Content:
+        """The content as the tree is now; the first load must succeed: raise if broken."""
+        catalog = load_catalog(self.root, self.settings)
+        return Content(catalog, Matcher(catalog, self._model_for(catalog)))
 
     def _model_for(self, catalog):
         if not self.train:

@@ -108,20 +108,6 @@ def wait_up(port: int, timeout: float = 30) -> None:
     raise RuntimeError("server did not start")
 
 
-def rss_of_workers(master_pid: int) -> list[int]:
-    """RSS in kB of gunicorn's worker processes (children of the master)."""
-    out = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        if fields.get("PPid", "").strip() == str(master_pid):
-            out.append(int(fields.get("VmRSS", "0 kB").split()[0]))
-    return out
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of these processes so far (from /proc), in seconds."""
     total = 0
@@ -135,6 +121,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def worker_pids(master_pid: int) -> list[int]:
+    """gunicorn's worker processes (children of the master)."""
     pids = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -143,6 +130,19 @@ def worker_pids(master_pid: int) -> list[int]:
         except (OSError, ValueError):
             continue
     return pids
+
+
+def rss_of_workers(master_pid: int) -> list[int]:
+    """RSS in kB of gunicorn's worker processes."""
+    out = []
+    for pid in worker_pids(master_pid):
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        out.append(int(fields.get("VmRSS", "0 kB").split()[0]))
+    return out
 
 
 def serve(app: str, port: int, env: dict, workers: int, threads: int) -> subprocess.Popen:

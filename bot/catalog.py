@@ -1025,6 +1025,12 @@ def check_review_dates(ctx: _TreeContext):
                                   "sources, then update as_of and review_by", "warning")
 
 
+def example_key(text: str) -> str:
+    """What makes two examples the same message: case, accents and spacing aside (an emoji alone,
+    "👍", is a message too)."""
+    return normalize(text) or text.strip()
+
+
 def check_examples(ctx: _TreeContext):
     """Enough example messages per intent, and no example under two intents."""
     catalog = ctx.catalog
@@ -1048,7 +1054,7 @@ def check_examples(ctx: _TreeContext):
                                       f"{len(intents.get(intent, ()))} examples for '{intent}'; write at least "
                                       f"{MIN_COMMAND_EXAMPLES}", "warning")
     for intent, example, path, line in found:
-        key = normalize(example) or example.strip()      # an emoji alone ("👍") is a message too
+        key = example_key(example)
         if not key:
             yield ctx.problem(path, line, "an empty example")
             continue

@@ -16,11 +16,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import BASE_LANGS, EXAMPLE_INTENTS, Problem, field_line, parse_system, parse_topic
+from .catalog import (BASE_LANGS, EXAMPLE_INTENTS, Problem, example_key, field_line, parse_system,
+                      parse_topic)
 from .errors import ContentError
 from .evaluation import Row, read_rows
 from .files import write_atomically
-from .text import normalize
 
 
 @dataclass
@@ -38,25 +38,20 @@ class AddReport:
         return out
 
 
-def key(text: str) -> str:
-    """What makes two messages the same example (case, accents and spacing aside)."""
-    return normalize(text) or text.strip()
-
-
 def yaml_item(text: str) -> str:
     """The text as a double-quoted YAML scalar (a JSON string is one), as most examples are written."""
     return json.dumps(text, ensure_ascii=False)
 
 
-def add_examples(root: Path, labelled: Path, skip: list[Path] = (), text_lang=None, dry_run: bool = False) -> AddReport:
+def add_examples(root: Path, labelled: Path, skip: tuple[Path, ...] | list[Path] = (), text_lang=None, dry_run: bool = False) -> AddReport:
     """Write the rows of `labelled` into the examples of `root`'s content; see the module's docstring.
 
     `text_lang(text)` tells the language a message is written in, for `language` rows (their lang
     column is the language asked for, not the one written); without it they count as Spanish."""
     rows = _rows(labelled)
-    skip_keys = {key(r.text) for path in skip for _, r in _rows(path)}
+    skip_keys = {example_key(r.text) for path in skip for _, r in _rows(path)}
     lists = _example_lists(root)
-    known = {lang: {key(e): intent for intent, (_, _, items) in by_intent.items() for e in items}
+    known = {lang: {example_key(e): intent for intent, (_, _, items) in by_intent.items() for e in items}
              for lang, by_intent in lists.items()}
 
     problems, wanted = [], defaultdict(list)       # (lang, intent) -> texts, in the file's order
@@ -73,7 +68,7 @@ def add_examples(root: Path, labelled: Path, skip: list[Path] = (), text_lang=No
         if len(row.intents) > 1:
             report.skipped["accepts more than one intent"] += 1
             continue
-        k = key(row.text)
+        k = example_key(row.text)
         if not k:
             report.skipped["empty"] += 1
         elif k in skip_keys:
@@ -163,7 +158,7 @@ def _refuse(problems: list[Problem]) -> None:
 
 def _insert(path: Path, inserts: list[tuple[int, list[str]]]) -> None:
     """New items after the given lines (1-based: a list's last item), with that item's indentation,
-    bottom first so the line numbers above stay right; written atomically, then read back."""
+    bottom first so the line numbers above stay right; written atomically (the caller reads it back)."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     for last_line, texts in sorted(inserts, reverse=True):
         item = lines[last_line - 1]

@@ -642,7 +642,9 @@ class Matcher:
                         lang = self._model_lang(words, None, self.model.predict(" ".join(words), words=words).p_english)
                     return Match(intent, lang, 1.0, matched=key, tag="interpreter" if command == "interpreter" else None)
             if len(stripped) <= 4 and all(w in index.greetings for w in stripped):
-                return Match("thanks" if signed_off else "menu", lang, 1.0, matched=" ".join(option))
+                if signed_off:
+                    return Match("thanks", lang, 1.0, matched=" ".join(option))
+                return Match("menu", lang, 1.0, matched=" ".join(stripped))
         return None
 
     def _transposed_command(self, word: str) -> str | None:

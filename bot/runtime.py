@@ -2,7 +2,6 @@
 and the live content (catalog and matcher) reloaded when an editor saves a file."""
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -17,6 +16,7 @@ from .catalog import Catalog, load_catalog, tree_fingerprint
 from .config import Config
 from .embedded import EmbeddedRedis
 from .errors import ContentError
+from .heap import refreeze_heap
 from .matcher import Matcher
 from .privacy import Vault, install_log_redaction, load_or_create_dev_key
 from .store import Store
@@ -34,29 +34,6 @@ def configure_logging(level: str | None = None) -> None:
         root.addHandler(handler)
     root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
     install_log_redaction(root)
-
-
-_heap_frozen = False
-
-
-def freeze_heap() -> None:
-    """Move what is alive now (the content, the matcher's index and model) out of the garbage
-    collector's sight, for a long-lived server process: full collections over it stalled every request
-    of the process by tens of milliseconds (88 ms measured). Called by gunicorn's post_worker_init;
-    once called, each content reload does it again for the new content (see `refreeze_heap`)."""
-    global _heap_frozen
-    gc.collect()
-    gc.freeze()
-    _heap_frozen = True
-
-
-def refreeze_heap() -> None:
-    """After new content went live, in a process that froze its heap: unfreeze so the old content can
-    be collected (frozen objects are never freed, even in a cycle), collect once, freeze again. One
-    full collection per content edit instead of one every few thousand requests."""
-    if _heap_frozen:
-        gc.unfreeze()
-        freeze_heap()
 
 
 @dataclass

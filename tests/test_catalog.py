@@ -157,11 +157,11 @@ def test_live_reload_picks_up_an_edit_and_refuses_a_broken_one(tree, caplog):
 FROZEN_RELOAD = r"""
 import gc, sys, weakref
 from pathlib import Path
-from bot import runtime
+from bot import heap, runtime
 tree = Path(sys.argv[1])
 live = runtime.LiveContent(tree, interval=0, train=False)
 first = weakref.ref(live.get())
-runtime.freeze_heap()
+heap.freeze_heap()
 tracked = lambda obj: any(o is obj for o in gc.get_objects())
 assert not tracked(live.get().matcher)               # frozen: out of the collector's sight
 page = tree / "es" / "asylum.md"

@@ -1,7 +1,8 @@
 """The inbound use case: one message from a person, from parsed webhook to stored outcome.
 
 `receive(runtime, inbound)` is the only path, whether Redis answers or not:
-1. de-duplicate the MessageSid;
+1. de-duplicate the MessageSid (released again if a bug stops the message before its outcome is
+   stored, so that a retry is answered);
 2. understand it and apply the conversation rules (STOP, HELP, START and delete are carried out
    whatever the limits: limits only hold back answers);
 3. store the outcome and queue the replies in one transaction.
@@ -71,16 +72,21 @@ def _receive(runtime, inbound: InboundMessage) -> Receipt:
     arrival = store.people.arrive(inbound.message_sid, ref)
     if not arrival.first:
         return Receipt(held="duplicate")           # Twilio delivered it again: answered already
-    content = runtime.content.get()
-    outcome = conversation.handle(inbound, arrival.state, content.catalog, content.matcher)
-    kind = reply_kind(outcome)
-    if arrival.conversation and kind not in CARRIER:     # an organizer answers them, not the bot
-        conversations.take_message(runtime, ref, inbound, arrival.conversation)
-        return Receipt(held="conversation", intent=outcome.match.intent)
-    limited = arrival.count_this_minute > config.inbound_per_minute
-    replies = outcome.replies if (not limited or kind in ESSENTIAL) else ()
-    payloads = [reply_payload(runtime, ref, inbound.sender, inbound.channel, r, outcome.state.lang, kind)
-                for r in replies]
+    try:
+        content = runtime.content.get()
+        outcome = conversation.handle(inbound, arrival.state, content.catalog, content.matcher)
+        kind = reply_kind(outcome)
+        if arrival.conversation and kind not in CARRIER:     # an organizer answers them, not the bot
+            conversations.take_message(runtime, ref, inbound, arrival.conversation)
+            return Receipt(held="conversation", intent=outcome.match.intent)
+        limited = arrival.count_this_minute > config.inbound_per_minute
+        replies = outcome.replies if (not limited or kind in ESSENTIAL) else ()
+        payloads = [reply_payload(runtime, ref, inbound.sender, inbound.channel, r, outcome.state.lang, kind)
+                    for r in replies]
+    except Exception as exc:
+        if not isinstance(exc, redis.RedisError):   # a bug, not an outage: the outcome is not stored,
+            store.people.release(inbound.message_sid)   # so Twilio's retry of it is answered, not dropped
+        raise
     forget = any(e.kind == "delete" for e in outcome.events)
     with store.unit() as uow:
         if not forget:

@@ -191,3 +191,27 @@ def test_failed_status_keeps_error_code(phone, runtime):
     phone.post("/twilio/status", {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"})
     assert runtime.store.deliveries.status(sid)["status"] == "undelivered"
     assert runtime.store.deliveries.status(sid)["error_code"] == "30003"
+
+
+def test_a_message_that_fails_before_its_outcome_is_stored_is_answered_on_retry(phone, redis, monkeypatch):
+    """A bug (here: the matcher raising) is a 500, and Twilio's retry of the same MessageSid (its
+    fallback URL, or a retry) must then be answered, not taken for a duplicate and dropped."""
+    matcher = phone.client.application.extensions["derechos"].content.get().matcher
+    calls = []
+
+    def broken_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise IndexError("string index out of range")
+        return type(matcher).match(matcher, *args, **kwargs)
+
+    monkeypatch.setattr(matcher, "match", broken_once)
+    form = {"MessageSid": "SM" + "6" * 32, "From": "+15550101", "To": "+15550000", "Body": "hola"}
+    failed = phone.post("/twilio/messages", form)
+    assert failed.status_code == 500 and b"Traceback" not in failed.data
+    assert queued_payloads(redis) == []
+    retried = phone.post("/twilio/messages", form)
+    assert retried.status_code == 200
+    assert len(queued_payloads(redis)) == 1
+    again = phone.post("/twilio/messages", form)       # now answered: a third delivery is a duplicate
+    assert again.status_code == 200 and len(queued_payloads(redis)) == 1

@@ -56,6 +56,11 @@ class People(Noun):
                        state=self._decode_state(ref, raw, bool(opted_out)),
                        conversation=decode(conversation) if conversation else None)
 
+    def release(self, message_sid: str) -> None:
+        """The message was not handled (nothing stored): a retry of the same MessageSid (Twilio's
+        fallback URL, a connection retry) must be answered, not taken for a duplicate."""
+        self.r.delete(self.key("seen", message_sid))
+
     def load_state(self, ref: str) -> State:
         with self.r.pipeline(transaction=False) as pipe:
             pipe.get(self.key("state", ref))

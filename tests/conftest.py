@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
+import threading
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -140,6 +142,21 @@ class Phone:
                 "Body": body, "NumMedia": "0"}
         form.update(extra)
         return self.post("/twilio/messages", form), sid
+
+
+def run_on_threads(target, args_per_thread: list[tuple]) -> None:
+    """Run target(*args) on one thread each, all at once, with the interpreter switching threads as
+    often as it can: what threads share must hold at the worst interleaving, not only the likely one."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=target, args=args) for args in args_per_thread]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def _base(url: str) -> str:

@@ -1,12 +1,12 @@
 """Stems are the same whichever thread asks: gunicorn serves each worker's requests on 4 threads."""
 from __future__ import annotations
 
-import sys
 import threading
 
 import snowballstemmer
 
 from bot import stems
+from tests.conftest import run_on_threads
 
 WORDS = [(w, "es") for w in "trabajando trabajadores deportaciones inmigrantes solicitudes abogadas consulados "
                             "protecciones ciudadanía detenido detenidas".split()]
@@ -33,16 +33,7 @@ def stem_everywhere(stem, threads: int = 8, rounds: int = 400) -> list[str]:
             if got != expected[word]:
                 wrong.append(f"{word}: {got} != {expected[word]}")
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_on_threads(run, [(n,) for n in range(threads)])
     return wrong
 
 

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from bot.jobs import REPLIES, make_queue
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Phone
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Phone, run_on_threads
 
 
 def twiml_messages(response) -> list[str]:
@@ -223,7 +223,6 @@ def test_many_threads_at_once_all_get_an_answer(app, redis):
     New made-up words in each message reach the stemmers, not only their cache. With one stemmer
     shared by all threads, 71 of 2,600 such requests were a 500 (44 of these 320)."""
     import random
-    import sys
     import threading
     from collections import Counter
 
@@ -242,15 +241,6 @@ def test_many_threads_at_once_all_get_an_answer(app, redis):
             with lock:
                 codes[response.status_code] += 1
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=run, args=(list(enumerate(messages))[n::8],)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_on_threads(run, [(list(enumerate(messages))[n::8],) for n in range(8)])
     assert codes == Counter({200: len(messages)})
     assert len(queued_payloads(redis)) == len(messages)

@@ -8,8 +8,7 @@ and keeps the sealed message with one Redis command, the least any safe webhook 
 run in turn, --rounds times, because this machine's speed drifts by tens of percent between runs;
 ratios are medians of the rounds. Each app also gets a steady run at --rate requests/s (open loop,
 latency from when each request was due), the p99 a person texting at ordinary load sees. Prints
-requests/s, p50 and p99, the server's CPU per request
-(web processes and Redis, from /proc), the ratios, the in-process server time per request (median,
+requests/s, p50 and p99, the server's CPU per request (web processes and Redis, from /proc), the ratios, the in-process server time per request (median,
 p99) and the cost of the parts any checked and queued webhook needs, the RSS of a web worker, and,
 with two real workers sending to a local fake Twilio, the time from the webhook to Twilio
 receiving the reply.
@@ -60,6 +59,23 @@ def forms(n: int, url: str) -> list[tuple[bytes, str]]:
     return bodies
 
 
+def post(conn: http.client.HTTPConnection, body: bytes, signature: str) -> int:
+    """POST one pre-signed webhook body; return the status."""
+    conn.request("POST", "/twilio/messages", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def on_threads(target, args_per_thread: list[tuple]) -> None:
+    threads = [threading.Thread(target=target, args=args) for args in args_per_thread]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int,
          sent_at: dict | None = None) -> tuple[float, list[float], int]:
     """Send every body over keep-alive connections; return elapsed seconds, latencies, errors.
@@ -76,24 +92,17 @@ def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int,
             if sent_at is not None:
                 sent_at[urllib.parse.parse_qs(body.decode())["From"][0]] = time.monotonic()
             start = time.perf_counter()
-            conn.request("POST", "/twilio/messages", body=body, headers={
-                "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
-            response = conn.getresponse()
-            response.read()
+            status = post(conn, body, signature)
             mine.append(time.perf_counter() - start)
-            if response.status != 200:
+            if status != 200:
                 with lock:
                     errors[0] += 1
         conn.close()
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=run, args=(c,)) for c in chunks]
     start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    on_threads(run, [(c,) for c in chunks])
     return time.perf_counter() - start, latencies, errors[0]
 
 
@@ -118,21 +127,13 @@ def paced(port: int, bodies: list[tuple[bytes, str]], rate: float, concurrency: 
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            body, signature = bodies[i]
-            conn.request("POST", "/twilio/messages", body=body, headers={
-                "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
-            response = conn.getresponse()
-            response.read()
+            post(conn, *bodies[i])
             mine.append(time.perf_counter() - due)
         conn.close()
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=run) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    on_threads(run, [()] * concurrency)
     return sorted(latencies)
 
 
@@ -204,10 +205,10 @@ def summary(name: str, elapsed: float, latencies: list[float], errors: int) -> d
 def in_process_server_time(env: dict, n: int = 2000) -> tuple[float, float]:
     """Time inside the app (no network, no load generator): what one request costs the server."""
     from bot.config import Config
+    from bot.heap import freeze_heap
     from bot.runtime import Runtime
     from bot.web import create_app
     config = Config.from_env(dict(env, PUBLIC_URL="http://localhost"))
-    from bot.heap import freeze_heap
     app = create_app({"RUNTIME": Runtime(config)})
     freeze_heap()                     # as gunicorn's post_worker_init does in the served app
     client = app.test_client()

@@ -232,9 +232,6 @@ class Matcher:
 
     # --- building ------------------------------------------------------------------------------
 
-    def stem(self, word: str, lang: str) -> str:
-        return stem(word, lang)
-
     def _build(self, catalog: Catalog) -> Index:
         index = Index()
         claimed_by: dict[str, set[str]] = {}
@@ -272,7 +269,7 @@ class Matcher:
                 for text in (topic.title, *topic.keywords, *topic.phrases, *topic.pages):
                     words = tokens(text)
                     index.known.update(words)
-                    documents[tid].update(self.stem(w, stem_lang) for w in words)
+                    documents[tid].update(stem(w, stem_lang) for w in words)
                 for text in (topic.title, topic.label):
                     key = " ".join(tokens(text))
                     if key:
@@ -295,10 +292,10 @@ class Matcher:
                     if not parts:
                         continue
                     word = parts[0]
-                    stem = self.stem(word, stem_lang)
-                    entry = _Entry(tid, lang, word, idf(stem))
+                    word_stem = stem(word, stem_lang)
+                    entry = _Entry(tid, lang, word, idf(word_stem))
                     index.words[word].append(entry)
-                    index.stems[(stem_lang, stem)].append(entry)
+                    index.stems[(stem_lang, word_stem)].append(entry)
                     self._add_vocabulary(index, word)
                 for phrase in topic.phrases:
                     parts = tokens(phrase)
@@ -328,7 +325,7 @@ class Matcher:
         # "da miedo regresar"); a shorter one ("no me pagan"), or one that says "not" ("wont wake up"
         # must not meet "they wake me up"), needs all its words.
         full = len(content) < 2 or any(p in PHRASE_NEGATIONS for p in parts)
-        stems = tuple(self.stem(p, stem_lang) for p in (parts if full else content))
+        stems = tuple(stem(p, stem_lang) for p in (parts if full else content))
         weight = PHRASE_BONUS + sum(idf(s) for s in stems if s not in stops) * 0.8 + 0.3 * len(parts)
         index.phrases[(stem_lang, full, stems[0])].append(_Phrase(tid, lang, text, stems, weight, full))
         index.phrase_starts[(stem_lang, full)].add(stems[0])
@@ -677,7 +674,7 @@ class Matcher:
             entries = index.words.get(word) or ()
             if not entries:
                 for stem_lang in ("es", "en"):
-                    entries = index.stems.get((stem_lang, self.stem(word, stem_lang))) or ()
+                    entries = index.stems.get((stem_lang, stem(word, stem_lang))) or ()
                     if entries:
                         how, factor = "stem", STEM_FACTOR
                         break
@@ -689,11 +686,11 @@ class Matcher:
                     entries = index.words.get(target) or ()
                     if not entries:
                         for stem_lang in ("es", "en"):
-                            entries = index.stems.get((stem_lang, self.stem(target, stem_lang))) or ()
+                            entries = index.stems.get((stem_lang, stem(target, stem_lang))) or ()
                             if entries:
                                 break
         info = _Word(target, tuple(entries), how, factor, stop,
-                     {"es": self.stem(target, "es"), "en": self.stem(target, "en")})
+                     {"es": stem(target, "es"), "en": stem(target, "en")})
         if len(self._word_cache) > 200_000:
             self._word_cache.clear()
         self._word_cache[word] = info

@@ -43,6 +43,7 @@ class Receipt:
     held: str | None = None          # duplicate | rate_limited | reply_ceiling | opted_out | conversation
     degraded: bool = False
     intent: str = ""
+    queued: bool = False             # handed to the intake consumer (bot/intake.py): nothing known yet
 
 
 def reply_kind(outcome: Outcome) -> str:
@@ -61,13 +62,20 @@ def receive(runtime, inbound: InboundMessage) -> Receipt:
         return _receive_degraded(runtime, inbound)
 
 
-def _receive(runtime, inbound: InboundMessage) -> Receipt:
-    store, config, journal = runtime.store, runtime.config, runtime.journal
+def keep_journal(runtime) -> None:
+    """While Redis answers: replay what was journaled during an outage, and keep this machine's copy
+    of who opted out fresh, so that degraded mode knows it if Redis goes away."""
+    journal = runtime.journal
     if journal.pending():
         replay_journal(runtime)
     if journal.sync_due():
-        people = store.people
+        people = runtime.store.people
         journal.sync_optouts(people.optout_changes, people.optout_log_head, people.opted_out_tokens)
+
+
+def _receive(runtime, inbound: InboundMessage) -> Receipt:
+    store, config, journal = runtime.store, runtime.config, runtime.journal
+    keep_journal(runtime)
     ref = store.person(inbound.sender, inbound.alias)   # a user id with a number: one person
     arrival = store.people.arrive(inbound.message_sid, ref)
     if not arrival.first:

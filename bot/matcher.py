@@ -399,6 +399,16 @@ class Matcher:
             return None
         return Match(choice_id, self.detect_language(tokens(text or "")[:MAX_TOKENS]), 1.0, matched="choice")
 
+    def command_of(self, text: str) -> str | None:
+        """The command a whole message is, word for word as content lists it ("STOP", "baja por
+        favor", "ayuda"), else None; no further reading. Cheap: the webhook asks it of every message."""
+        words = tokens(text)
+        if not words or len(words) > 5:
+            return None
+        said = [w for w in words if w not in POLITE] or words
+        found = self.index.commands.get(" ".join(words)) or self.index.commands.get(" ".join(said))
+        return found[0] if found else None
+
     def match(self, text: str, menu: list[str] | None = None) -> Match:
         """The intent of one message. `menu` is the list of topic ids the person last saw numbered."""
         words = tokens(text or "")[:MAX_TOKENS]

@@ -165,6 +165,7 @@ class Runtime:
         self.replayer: threading.Thread | None = None     # replays the journal when Redis is back
         self.replayer_lock = threading.Lock()
         self.closing = threading.Event()
+        self._intake_alive = (0.0, False)   # (until when it is trusted, whether a consumer is alive)
 
     def close(self) -> None:
         """Stop background work (the journal replayer) and close the local journal."""
@@ -230,6 +231,19 @@ class Runtime:
         if self.degraded_since is not None:
             log.warning("Redis is back after %.0f s", time.time() - self.degraded_since)
         self.degraded_since = None
+
+    def intake_alive(self) -> bool:
+        """Whether an intake consumer said it is alive; asked of Redis at most once a second."""
+        until, alive = self._intake_alive
+        now = time.monotonic()
+        if now >= until:
+            try:
+                alive = self.store.intake.alive()
+            except redis.RedisError as exc:
+                self.note_redis_down(exc)
+                alive = False          # the web answers by itself: degraded mode, inline
+            self._intake_alive = (now + 1.0, alive)
+        return alive
 
     def count_degraded(self) -> None:
         self.degraded_count += 1

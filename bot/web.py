@@ -17,7 +17,7 @@ from .api import api_bp
 from .catalog import AUDIO_SUFFIXES
 from .config import Config
 from .errors import BadRequest
-from .inbound import receive
+from .intake import accept
 from .jobs import BROADCASTS, REPLIES
 from .runtime import Runtime, configure_logging
 from .twilio_gateway import SINGLE_FIELDS, check_signature, media_from_form, parse_inbound
@@ -121,7 +121,7 @@ def inbound_message():
         inbound = parse_inbound(form, media_from_form(form), runtime.config.max_body_chars)
     except BadRequest as exc:
         abort(400, str(exc))
-    receipt = receive(runtime, inbound)
+    receipt = accept(runtime, inbound)
     if receipt.inline:
         twiml = MessagingResponse()
         for text in receipt.inline:
@@ -208,6 +208,9 @@ def healthz():
         for name in (REPLIES, BROADCASTS):
             queue = runtime.queue(name)
             body["queues"][name] = {"queued": queue.count, "failed": queue.failed_job_registry.count}
+        # Messages handed to `derechos intake` and not handled yet; with no consumer alive the web
+        # answers new messages itself, and these wait for one to start.
+        body["intake"] = {"consumer": runtime.store.intake.alive(), **runtime.store.intake.backlog()}
     except redis.RedisError:
         ok = False
     body["status"] = "ok" if ok else "degraded"

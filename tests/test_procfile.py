@@ -18,8 +18,8 @@ def procfile() -> dict[str, list[str]]:
     return entries
 
 
-def test_procfile_has_web_and_worker():
-    assert set(procfile()) == {"web", "worker"}
+def test_procfile_has_web_worker_and_intake():
+    assert set(procfile()) == {"web", "worker", "intake"}
 
 
 def test_web_target_imports_and_is_an_app_factory():
@@ -42,6 +42,16 @@ def test_worker_target_is_the_console_script():
     assert argv[1] in main.commands
     result = CliRunner().invoke(main, [argv[1], "--help"])
     assert result.exit_code == 0 and "replies" in result.output
+
+
+def test_intake_target_is_the_console_script():
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    argv = procfile()["intake"]
+    assert argv[:2] == ["derechos", "intake"]
+    result = CliRunner().invoke(main, [*argv[1:], "--help"])
+    assert result.exit_code == 0 and "handed over" in result.output
 
 
 def test_ci_checks_the_content_then_runs_readme_test_command():

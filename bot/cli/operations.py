@@ -59,6 +59,45 @@ def worker(ctx: Context, burst: bool, name: str | None, no_notes: bool):
 
 
 @main.command()
+@click.option("--burst", is_flag=True, help="Handle what is waiting, then quit.")
+@click.option("--threads", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Consumers in this process (one keeps each person's messages in order).")
+@pass_ctx
+def intake(ctx: Context, burst: bool, threads: int):
+    """Handle the messages the webhook handed over (what the Procfile's `intake:` runs).
+
+    While one runs, the webhook answers Twilio at once and leaves the conversation to it; without
+    one, the webhook handles each message itself. STOP, START, HELP and delete requests are always
+    carried out by the webhook before it answers.
+
+    \b
+    Example:
+      derechos intake --threads 2
+    """
+    import signal
+    import threading
+
+    from ..intake import Consumer, drain
+    runtime = ctx.runtime
+    runtime.content.get()        # load and train before saying we are alive
+    if burst:
+        click.echo(f"handled {drain(runtime)} message(s)")
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())     # the messages in hand are finished first
+    consumers = [threading.Thread(target=Consumer(runtime).run, args=(stop,), name=f"intake-{i}")
+                 for i in range(threads)]
+    for thread in consumers:
+        thread.start()
+    click.echo(f"intake: {threads} consumer(s) running", err=True)
+    while any(t.is_alive() for t in consumers):
+        for thread in consumers:
+            thread.join(timeout=0.5)
+    runtime.close()
+
+
+@main.command()
 @click.option("--last", type=int, default=20, show_default=True, help="How many messages to show.")
 @pass_ctx
 def outbox(ctx: Context, last: int):

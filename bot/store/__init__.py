@@ -20,6 +20,7 @@ from .calls import Calls
 from .deliveries import Deliveries
 from .handoffs import Handoffs
 from .imports import Imports
+from .intake import Intake
 from .limits import Limits
 from .links import Links
 from .metrics import Metrics
@@ -64,6 +65,7 @@ class Store:
         self.imports = Imports(*args)
         self.people.conversation_key = self.threads.mark_key   # read with each arrival
         self.calls = Calls(*args)
+        self.intake = Intake(*args)       # messages the webhook handed to `derechos intake`
 
     def unit(self) -> UnitOfWork:
         """A transaction: commands queue on it and run together when the `with` block ends."""

@@ -1,0 +1,229 @@
+"""Ack-first intake (bot/intake.py): with a consumer alive the webhook answers Twilio at once and
+`derechos intake` holds the conversation; STOP and the other carrier commands never wait for it."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from bot import intake
+from bot.intake import Consumer, drain
+from tests.conftest import ROOT
+from tests.test_webhook import queued_payloads, twiml_messages
+
+
+@pytest.fixture
+def consumer_alive(runtime):
+    """A consumer has said it is alive (the web trusts that for a few seconds)."""
+    runtime.store.intake.ensure_group()
+    runtime.store.intake.beat(60)
+
+
+def waiting(runtime) -> int:
+    return runtime.store.intake.backlog()["waiting"]
+
+
+def test_with_a_consumer_alive_the_webhook_answers_at_once_and_the_consumer_replies(consumer_alive, phone,
+                                                                                   runtime, redis):
+    response, _ = phone.text("como pido asilo")
+    assert response.status_code == 200
+    assert twiml_messages(response) == []
+    assert queued_payloads(redis) == []            # not handled yet: waiting for the consumer
+    assert waiting(runtime) == 1
+    assert drain(runtime) == 1
+    payloads = queued_payloads(redis)
+    assert len(payloads) == 1 and payloads[0]["channel"] == "sms"
+    assert waiting(runtime) == 0                   # handled entries are deleted, not only acknowledged
+
+
+def test_without_a_consumer_the_webhook_handles_the_message_itself(phone, runtime, redis):
+    phone.text("como pido asilo")
+    assert len(queued_payloads(redis)) == 1
+    assert waiting(runtime) == 0
+
+
+def test_the_handed_over_message_keeps_no_number_or_words_in_clear(consumer_alive, phone, redis):
+    phone.text("mi patron no me quiere pagar", sender="+15557654321")
+    values = b"".join(redis.dump(k) or b"" for k in redis.keys("*"))
+    keys = b"".join(redis.keys("*"))
+    for secret in (b"5557654321", b"patron", b"pagar"):
+        assert secret not in values and secret not in keys
+
+
+def test_stop_is_carried_out_by_the_webhook_before_it_answers(consumer_alive, phone, runtime, redis):
+    phone.text("STOP", sender="+15550111")
+    ref = runtime.store.person("+15550111")
+    assert runtime.store.people.is_opted_out(ref)     # before any consumer ran
+    assert waiting(runtime) == 0
+    assert len(queued_payloads(redis)) == 1            # the one STOP confirmation
+
+
+def test_a_question_waiting_when_stop_comes_is_not_answered_after_it(consumer_alive, phone, runtime, redis):
+    phone.text("como pido asilo", sender="+15550112")
+    phone.text("STOP", sender="+15550112")
+    assert drain(runtime) == 1
+    payloads = queued_payloads(redis)
+    assert len(payloads) == 1 and payloads[0]["kind"] == "stop"
+
+
+def test_twilio_sending_the_same_message_twice_is_answered_once(consumer_alive, phone, runtime, redis):
+    form = {"MessageSid": "SM" + "7" * 32, "From": "+15550113", "To": "+15550000", "Body": "asilo"}
+    for _ in range(2):
+        assert phone.post("/twilio/messages", form).status_code == 200
+    assert drain(runtime) == 2
+    assert len(queued_payloads(redis)) == 1
+
+
+def test_a_hand_over_that_fails_is_handled_by_the_webhook_itself(consumer_alive, phone, runtime, redis,
+                                                                  monkeypatch):
+    import redis as redis_lib
+
+    def fails(*args, **kwargs):
+        raise redis_lib.ConnectionError("refused")
+    monkeypatch.setattr(runtime.store.intake, "push", fails)
+    response, _ = phone.text("como pido asilo")
+    assert response.status_code == 200
+    assert len(queued_payloads(redis)) == 1      # Redis answered again: handled here, not lost
+
+
+def test_with_redis_down_the_webhook_answers_inline_and_knows_who_opted_out(env, redis_url, redis):
+    from bot.runtime import Runtime
+    from bot.web import create_app
+    from tests.conftest import Phone
+    from tests.redis_gate import RedisGate
+    gate = RedisGate(redis_url)
+    try:
+        config = env(REDIS_URL=gate.url)
+        runtime = Runtime(config)
+        phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), config.webhook_token)
+        runtime.store.intake.beat(60)
+        phone.text("STOP", sender="+15550115")
+        runtime.journal._synced = 0.0                 # (the local copy is refreshed every few seconds)
+        phone.text("como pido asilo", sender="+15550116")   # handed over; keeps the local copy fresh
+        assert waiting(runtime) == 1
+        gate.down()
+        stopped, _ = phone.text("hola", sender="+15550115")
+        other, _ = phone.text("hola", sender="+15550117")
+        assert stopped.status_code == other.status_code == 200
+        assert twiml_messages(stopped) == []
+        assert twiml_messages(other)                  # degraded mode: the answer in the TwiML itself
+    finally:
+        gate.close()
+    assert redis.xlen(runtime.store.intake.stream) == 1    # the message handed over before waits, kept
+
+
+def test_a_consumer_that_died_leaves_its_messages_to_the_next(consumer_alive, phone, runtime, redis):
+    phone.text("como pido asilo")
+    taken = runtime.store.intake.read("died", 10, None)   # read, then never finished
+    assert len(taken) == 1 and drain(runtime) == 0
+    survivor = Consumer(runtime, name="survivor", idle_s=0.0)
+    assert survivor.step() == 1
+    assert len(queued_payloads(redis)) == 1
+    assert runtime.store.intake.backlog() == {"waiting": 0, "in_hand": 0}
+
+
+def test_a_message_the_handler_fails_on_is_tried_again(consumer_alive, phone, runtime, redis, monkeypatch):
+    real = intake._receive
+    calls = []
+
+    def fails_once(rt, inbound):
+        calls.append(inbound.message_sid)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(rt, inbound)
+    monkeypatch.setattr(intake, "_receive", fails_once)
+    phone.text("como pido asilo")
+    consumer = Consumer(runtime, name="c", idle_s=0.0)
+    assert consumer.step() == 0 and queued_payloads(redis) == []
+    assert consumer.step() == 1                      # taken over again (idle 0 s here), answered
+    assert len(calls) == 2 and len(queued_payloads(redis)) == 1
+
+
+def test_a_message_that_always_breaks_the_handler_is_dropped_with_a_count(consumer_alive, phone, runtime, redis,
+                                                                         monkeypatch, caplog):
+    def always(rt, inbound):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(intake, "_receive", always)
+    phone.text("mi patron no me paga", sender="+15557654321")
+    consumer = Consumer(runtime, name="c", idle_s=0.0, max_deliveries=3)
+    with caplog.at_level(logging.INFO):
+        for _ in range(6):
+            consumer.step()
+    assert runtime.store.intake.backlog() == {"waiting": 0, "in_hand": 0}
+    assert runtime.store.metrics.totals().get("intake_dropped") == 1
+    assert "after 3 failed tries" in caplog.text
+    assert "5557654321" not in caplog.text and "patron" not in caplog.text
+
+
+def test_a_running_consumer_answers_and_stands_down_when_stopped(phone, runtime, redis):
+    stop = threading.Event()
+    thread = threading.Thread(target=Consumer(runtime, name="t").run, args=(stop, 100))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not runtime.store.intake.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert runtime.store.intake.alive()
+        phone.text("como pido asilo")
+        while not queued_payloads(redis) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(queued_payloads(redis)) == 1
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert not runtime.store.intake.alive()          # the web answers by itself again at once
+
+
+def test_healthz_shows_what_waits_for_the_consumer(consumer_alive, phone, client):
+    phone.text("como pido asilo")
+    body = client.get("/healthz").get_json()
+    assert body["intake"] == {"consumer": True, "waiting": 1, "in_hand": 0}
+
+
+def test_intake_burst_command_handles_what_waits(consumer_alive, phone, runtime, redis, config):
+    from bot.cli import main
+    phone.text("como pido asilo")
+    result = CliRunner().invoke(main, ["intake", "--burst"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "handled 1 message(s)" in result.output
+    assert len(queued_payloads(redis)) == 1
+
+
+@pytest.mark.slow
+def test_intake_process_answers_then_finishes_on_sigterm(phone, runtime, redis, config):
+    """`derechos intake` as the Procfile runs it: alive, answers, and on SIGTERM stops cleanly."""
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "intake"], cwd=ROOT, env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not runtime.store.intake.alive() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        phone.text("como pido asilo")
+        assert waiting(runtime) <= 1
+        while not queued_payloads(redis) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(queued_payloads(redis)) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    assert not runtime.store.intake.alive()
+    assert waiting(runtime) == 0
+
+
+def test_only_whole_carrier_commands_are_kept_by_the_webhook(runtime):
+    """What the webhook carries out itself: a message that is a command word for word, as content
+    lists them (with or without please, accents, case), nothing that merely contains one."""
+    matcher = runtime.content.get().matcher
+    for text in ("STOP", " stop!! ", "Baja por favor", "AYUDA", "borrar mis datos", "START"):
+        assert matcher.command_of(text) in {"stop", "help", "delete", "start"}, text
+    for text in ("como pido asilo", "my boss won't stop calling me", "", "stop stop stop stop stop stop"):
+        assert matcher.command_of(text) not in {"stop", "help", "delete", "start"}, text

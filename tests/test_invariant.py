@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from bot import sms
 from bot.inbound import replay_journal
+from bot.intake import drain
 from bot.runtime import Runtime
 from bot.web import create_app
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, Phone, run_worker
@@ -31,7 +32,7 @@ from tests.redis_gate import RedisGate
 PEOPLE = [f"+1312555{n:04d}" for n in range(300, 306)]
 TAGS = ["chicago", "houston"]
 PER_MINUTE = 4
-RUNS = {"sequences": 0, "steps": 0, "rules": {}}
+RUNS = {"sequences": 0, "steps": 0, "rules": {}, "handed_over": 0}
 
 
 @dataclass
@@ -86,8 +87,9 @@ class OptOutInvariant(RuleBasedStateMachine):
         return sms.render(self.catalog.text(key, lang), "sms", True)
 
     def deliver(self) -> list[tuple[str, str]]:
-        """Run the worker (when Redis is up) and return the new (to, body) sends."""
+        """Run the intake consumer and the worker (when Redis is up); return the new (to, body) sends."""
         if not self.down:
+            RUNS["handed_over"] += drain(self.runtime)   # what the webhook handed over (a consumer alive)
             run_worker(self.context["redis"])
         requests = self.context["fake"].requests
         new = [(r.get("To"), r.get("Body")) for r in requests[self.seen_requests:]]
@@ -270,6 +272,20 @@ class OptOutInvariant(RuleBasedStateMachine):
     # --- the infrastructure ------------------------------------------------------------------------
 
     @precondition(lambda self: not self.down)
+    @rule(alive=st.booleans())
+    def intake_consumer(self, alive):
+        """An intake consumer starts (the webhook hands messages over, STOP and the other carrier
+        commands excepted) or stops (the webhook handles every message itself)."""
+        RUNS["rules"]["intake_consumer"] = RUNS["rules"].get("intake_consumer", 0) + 1
+        intake = self.runtime.store.intake
+        if alive:
+            intake.ensure_group()
+            intake.beat(3600)
+        else:
+            intake.stand_down()
+        self.runtime._intake_alive = (0.0, False)     # the web looks again now, not in a second
+
+    @precondition(lambda self: not self.down)
     @rule()
     def redis_goes_down(self):
         RUNS["rules"]["redis_goes_down"] = RUNS["rules"].get("redis_goes_down", 0) + 1
@@ -332,7 +348,7 @@ def machine_context(env, redis_url, redis, fake_twilio):
         content = LiveContent(config.content_dir, config.settings, config.content_reload_seconds)
         OptOutInvariant.context = {"redis": redis, "fake": fake_twilio, "gate": gate, "config": config,
                                    "content": content}
-        RUNS.update(sequences=0, steps=0, rules={})
+        RUNS.update(sequences=0, steps=0, rules={}, handed_over=0)
         yield
     finally:
         gate.close()
@@ -365,7 +381,9 @@ def test_nobody_opted_out_is_ever_messaged(machine_context):
                              derandomize=not os.environ.get("INVARIANT_FRESH_SEQUENCES"),
                              suppress_health_check=list(HealthCheck))
     test("runTest").runTest()
-    print(f"\nstate machine: {RUNS['sequences']} sequences, {RUNS['steps']} steps checked; rules run: "
+    print(f"\nstate machine: {RUNS['sequences']} sequences, {RUNS['steps']} steps checked, "
+          f"{RUNS['handed_over']} messages handed over to the intake; rules run: "
           + ", ".join(f"{k} {v}" for k, v in sorted(RUNS["rules"].items())))
     assert RUNS["steps"] >= 200
     assert RUNS["rules"].get("redis_comes_back", 0) >= 5 and RUNS["rules"].get("broadcast", 0) >= 5
+    assert RUNS["handed_over"] >= 20

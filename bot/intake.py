@@ -5,8 +5,8 @@ burst (Twilio gives up on a webhook after 15 s); `derechos intake` reads the mes
 they came and runs the same `inbound.receive` on them, with the same rules and the same transaction.
 
 The webhook hands a message over only when doing so cannot change what happens:
-- STOP, START, HELP and delete requests (the carrier commands, as exact words) are still carried out
-  before the webhook answers: an alert sent after a STOP's 200 must find the person opted out;
+- STOP and delete requests (as exact command words) are still carried out before the webhook
+  answers: an alert sent after a STOP's 200 must find the person opted out;
 - no consumer has said it is alive in the last few seconds: the web answers by itself, as it always
   did (a deployment without the `intake` process loses nothing);
 - Redis is down: degraded mode, inline, as before.
@@ -22,11 +22,9 @@ import os
 import socket
 import threading
 import time
-from dataclasses import asdict
-
 import redis
 
-from .inbound import CARRIER, Receipt, _receive, keep_journal, receive
+from .inbound import Receipt, _receive, keep_journal, receive
 from .messages import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -34,11 +32,16 @@ log = logging.getLogger(__name__)
 BEAT_TTL_S = 5          # a consumer says it is alive every second; the web trusts it this long
 IDLE_S = 15.0           # an entry in a consumer's hands this long is taken over by another
 MAX_DELIVERIES = 4      # then it is dropped: a message that breaks the handler every time
+# Carried out by the webhook before it answers, whoever is alive: after STOP's 200 no alert may find
+# the person still subscribed, nor after a delete request's. (HELP and START gain nothing by it:
+# they are answered, and their limits applied, by the consumer like any message.)
+AT_ONCE = frozenset({"stop", "delete"})
 _CONTEXT = "intake"
 
 
 def seal(vault, inbound: InboundMessage) -> bytes:
-    return vault.seal(json.dumps(asdict(inbound), ensure_ascii=False, separators=(",", ":")), _CONTEXT)
+    # vars(): the fields as they are (dataclasses.asdict copies each deeply, 4x the time)
+    return vault.seal(json.dumps(vars(inbound), ensure_ascii=False, separators=(",", ":")), _CONTEXT)
 
 
 def unseal(vault, sealed: bytes) -> InboundMessage:
@@ -49,7 +52,7 @@ def unseal(vault, sealed: bytes) -> InboundMessage:
 
 def accept(runtime, inbound: InboundMessage) -> Receipt:
     """The webhook's use case: hand the message to the intake consumer, or handle it here."""
-    if runtime.redis_down() or not runtime.intake_alive() or _carrier_command(runtime, inbound):
+    if runtime.redis_down() or not runtime.intake_alive() or _at_once(runtime, inbound):
         return receive(runtime, inbound)
     try:
         keep_journal(runtime)
@@ -62,8 +65,8 @@ def accept(runtime, inbound: InboundMessage) -> Receipt:
     return Receipt(queued=True)
 
 
-def _carrier_command(runtime, inbound: InboundMessage) -> bool:
-    return runtime.content.get().matcher.command_of(inbound.body) in CARRIER
+def _at_once(runtime, inbound: InboundMessage) -> bool:
+    return runtime.content.get().matcher.command_of(inbound.body) in AT_ONCE
 
 
 class Consumer:

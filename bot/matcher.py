@@ -402,6 +402,8 @@ class Matcher:
     def command_of(self, text: str) -> str | None:
         """The command a whole message is, word for word as content lists it ("STOP", "baja por
         favor", "ayuda"), else None; no further reading. Cheap: the webhook asks it of every message."""
+        if len(text) > 80:          # longer than any command, however spaced or punctuated
+            return None
         words = tokens(text)
         if not words or len(words) > 5:
             return None

@@ -1,5 +1,5 @@
 """Ack-first intake (bot/intake.py): with a consumer alive the webhook answers Twilio at once and
-`derechos intake` holds the conversation; STOP and the other carrier commands never wait for it."""
+`derechos intake` holds the conversation; STOP and delete requests never wait for it."""
 from __future__ import annotations
 
 import logging
@@ -219,11 +219,20 @@ def test_intake_process_answers_then_finishes_on_sigterm(phone, runtime, redis, 
     assert waiting(runtime) == 0
 
 
-def test_only_whole_carrier_commands_are_kept_by_the_webhook(runtime):
-    """What the webhook carries out itself: a message that is a command word for word, as content
-    lists them (with or without please, accents, case), nothing that merely contains one."""
+def test_only_whole_stop_and_delete_commands_are_kept_by_the_webhook(runtime):
+    """What the webhook carries out itself: a message that is STOP or a delete request word for word,
+    as content lists them (with or without please, accents, case); nothing that merely contains one."""
     matcher = runtime.content.get().matcher
-    for text in ("STOP", " stop!! ", "Baja por favor", "AYUDA", "borrar mis datos", "START"):
-        assert matcher.command_of(text) in {"stop", "help", "delete", "start"}, text
-    for text in ("como pido asilo", "my boss won't stop calling me", "", "stop stop stop stop stop stop"):
-        assert matcher.command_of(text) not in {"stop", "help", "delete", "start"}, text
+    for text in ("STOP", " stop!! ", "Baja por favor", "borrar mis datos", "BORRAR"):
+        assert matcher.command_of(text) in intake.AT_ONCE, text
+    assert matcher.command_of("AYUDA") == "help" and matcher.command_of("START") == "start"
+    for text in ("AYUDA", "START", "como pido asilo", "my boss won't stop calling me", "",
+                 "stop stop stop stop stop stop", "STOP " + "x" * 80):
+        assert matcher.command_of(text) not in intake.AT_ONCE, text
+
+
+def test_help_is_handed_over_and_answered_by_the_consumer(consumer_alive, phone, runtime, redis):
+    phone.text("AYUDA")
+    assert queued_payloads(redis) == [] and waiting(runtime) == 1
+    assert drain(runtime) == 1
+    assert [p["kind"] for p in queued_payloads(redis)] == ["help"]

@@ -274,8 +274,8 @@ class OptOutInvariant(RuleBasedStateMachine):
     @precondition(lambda self: not self.down)
     @rule(alive=st.booleans())
     def intake_consumer(self, alive):
-        """An intake consumer starts (the webhook hands messages over, STOP and the other carrier
-        commands excepted) or stops (the webhook handles every message itself)."""
+        """An intake consumer starts (the webhook hands messages over, STOP and delete requests
+        excepted) or stops (the webhook handles every message itself)."""
         RUNS["rules"]["intake_consumer"] = RUNS["rules"].get("intake_consumer", 0) + 1
         intake = self.runtime.store.intake
         if alive:

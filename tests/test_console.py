@@ -116,7 +116,7 @@ def test_passwords_are_scrypt_hashes(people):
 
 def test_idle_sessions_end(client, people, runtime):
     sign_in(client, "ana@example.org")
-    with client.session_transaction() as session:
+    with client.session_transaction("/console/") as session:
         session["seen"] = int(time.time()) - runtime.config.console_idle_minutes * 60 - 5
     response = client.get("/console/")
     assert response.status_code == 302 and "/console/login" in response.headers["Location"]

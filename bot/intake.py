@@ -52,17 +52,33 @@ def unseal(vault, sealed: bytes) -> InboundMessage:
 
 def accept(runtime, inbound: InboundMessage) -> Receipt:
     """The webhook's use case: hand the message to the intake consumer, or handle it here."""
-    if runtime.redis_down() or not runtime.intake_alive() or _at_once(runtime, inbound):
-        return receive(runtime, inbound)
+    if not runtime.redis_down() and runtime.intake_alive() and not _at_once(runtime, inbound):
+        try:
+            keep_journal(runtime)
+            runtime.store.intake.push(seal(runtime.vault, inbound), runtime.vault.ref(inbound.sender))
+        except redis.RedisError as exc:
+            runtime.note_redis_down(exc)       # handled here, below: degraded mode answers it inline
+        else:
+            if runtime.degraded_since is not None:
+                runtime.note_redis_up()
+            return Receipt(queued=True)
+    receipt = receive(runtime, inbound)
+    if receipt.intent == "delete" and not receipt.degraded:
+        _drop_waiting(runtime, inbound)
+    return receipt
+
+
+def _drop_waiting(runtime, inbound: InboundMessage) -> None:
+    """A delete request carried out here: what the person sent before it and still waits for the
+    consumer is dropped, so that it is neither answered nor stored again after the delete."""
+    refs = {runtime.vault.ref(address) for address in (inbound.sender, inbound.alias) if address}
     try:
-        keep_journal(runtime)
-        runtime.store.intake.push(seal(runtime.vault, inbound))
-    except redis.RedisError as exc:
-        runtime.note_redis_down(exc)
-        return receive(runtime, inbound)       # degraded mode answers it, inline
-    if runtime.degraded_since is not None:
-        runtime.note_redis_up()
-    return Receipt(queued=True)
+        dropped = runtime.store.intake.drop_person(refs)
+    except redis.RedisError:
+        log.warning("intake: could not look for messages waiting from a person who asked to be deleted")
+        return
+    if dropped:
+        log.info("intake: %d waiting message(s) of a person who asked to be deleted dropped", dropped)
 
 
 def _at_once(runtime, inbound: InboundMessage) -> bool:

@@ -73,6 +73,21 @@ def test_a_question_waiting_when_stop_comes_is_not_answered_after_it(consumer_al
     assert len(payloads) == 1 and payloads[0]["kind"] == "stop"
 
 
+def test_a_delete_request_drops_what_the_person_sent_before_and_still_waits(consumer_alive, phone, runtime,
+                                                                           redis):
+    phone.text("como pido asilo", sender="+15550118")
+    phone.text("mi patron no me paga", sender="+15550119")       # somebody else's: kept
+    phone.text("BORRAR", sender="+15550118")
+    assert waiting(runtime) == 1
+    ref = runtime.store.ref("+15550118")
+    assert drain(runtime) == 1
+    kinds = sorted(p["kind"] for p in queued_payloads(redis))
+    assert kinds == ["delete", "reply"]                # the confirmation, and the other person's answer
+    leftover = [k for k in redis.keys("*") if not k.startswith(b"rq:")
+                and (ref.encode() in k or ref.encode() in (redis.dump(k) or b""))]
+    assert leftover == []
+
+
 def test_twilio_sending_the_same_message_twice_is_answered_once(consumer_alive, phone, runtime, redis):
     form = {"MessageSid": "SM" + "7" * 32, "From": "+15550113", "To": "+15550000", "Body": "asilo"}
     for _ in range(2):

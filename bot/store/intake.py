@@ -1,7 +1,7 @@
 """Intake: messages the webhook accepted and an intake consumer has not handled yet.
 
 A Redis stream read by one consumer group. Each entry holds one inbound message sealed with the
-Vault (number and words are never in clear). An entry is deleted as soon as it is handled; one whose
+Vault (number and words are never in clear) and the sender's ref. An entry is deleted as soon as it is handled; one whose
 consumer died is taken over by another after `idle` seconds. The web hands messages over only while
 a consumer has said it is alive in the last few seconds; otherwise it answers them itself.
 """
@@ -32,8 +32,24 @@ class Intake(Noun):
     def _alive(self) -> str:
         return self.key("intake", "alive")
 
-    def push(self, sealed: bytes) -> str:
-        return self.r.xadd(self.stream, {"m": sealed}).decode()
+    def push(self, sealed: bytes, ref: str) -> str:
+        """Keep a message for the consumer; `ref` (the sender's HMAC) lets a delete request find it."""
+        return self.r.xadd(self.stream, {"m": sealed, "r": ref}).decode()
+
+    def drop_person(self, refs: set[str], page: int = 500) -> int:
+        """Drop, unread, what these refs sent that still waits (a delete request was carried out:
+        nothing they sent before it may be answered, nor stored again, after it)."""
+        wanted = {r.encode() for r in refs}
+        ids: list[str] = []
+        start = "-"
+        while True:
+            entries = self.r.xrange(self.stream, min=start, max="+", count=page)
+            ids += [_id(i) for i, fields in entries if fields.get(b"r") in wanted]
+            if len(entries) < page:
+                break
+            start = "(" + _id(entries[-1][0])
+        self.done(ids)
+        return len(ids)
 
     def ensure_group(self) -> None:
         try:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 BEAT_TTL_S = 5          # a consumer says it is alive every second; the web trusts it this long
 IDLE_S = 15.0           # an entry in a consumer's hands this long is taken over by another
 MAX_DELIVERIES = 4      # then it is dropped: a message that breaks the handler every time
+FORGET_CONSUMERS_S = 3600   # a consumer name unseen this long, holding nothing, leaves the group
 # Carried out by the webhook before it answers, whoever is alive: after STOP's 200 no alert may find
 # the person still subscribed, nor after a delete request's. (HELP and START gain nothing by it:
 # they are answered, and their limits applied, by the consumer like any message.)
@@ -115,6 +116,7 @@ class Consumer:
                 stop.wait(1.0)
         try:
             self.intake.stand_down()
+            self.intake.leave(self.name)
         except redis.RedisError:
             pass
 
@@ -128,6 +130,7 @@ class Consumer:
         if now >= self._next_reclaim:
             self._next_reclaim = now + self.idle_s / 3
             count += self.handle(self.intake.stale(self.name, self.idle_s))
+            self.intake.prune(FORGET_CONSUMERS_S)
         block = block_ms if block_ms > 0 else None
         return count + self.handle(self.intake.read(self.name, self.batch, block))
 

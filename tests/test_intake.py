@@ -195,6 +195,19 @@ def test_a_running_consumer_answers_and_stands_down_when_stopped(phone, runtime,
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert not runtime.store.intake.alive()          # the web answers by itself again at once
+    assert redis.xinfo_consumers(runtime.store.intake.stream, "consumers") == []   # it left the group
+
+
+def test_consumers_that_died_holding_nothing_are_forgotten(consumer_alive, phone, runtime, redis):
+    intake_ = runtime.store.intake
+    phone.text("como pido asilo")
+    phone.text("mi patron no me paga")
+    intake_.read("holds-one", 1, None)                  # died with a message in hand: kept
+    intake_.done([e.id for e in intake_.read("holds-none", 1, None)])    # died after finishing it
+    time.sleep(0.05)
+    assert intake_.prune(0.01) == 1
+    names = {c["name"] for c in redis.xinfo_consumers(intake_.stream, "consumers")}
+    assert names == {b"holds-one"}
 
 
 def test_healthz_shows_what_waits_for_the_consumer(consumer_alive, phone, client):

@@ -91,6 +91,21 @@ class Intake(Noun):
                 pipe.xdel(self.stream, *ids)
                 pipe.execute()
 
+    def leave(self, consumer: str) -> None:
+        """A consumer that stops cleanly leaves the group, unless it still holds entries (a failed
+        message waiting to be tried again): those stay for another consumer to take over."""
+        if not self.r.xpending_range(self.stream, GROUP, "-", "+", 1, consumername=consumer):
+            self.r.xgroup_delconsumer(self.stream, GROUP, consumer)
+
+    def prune(self, idle_s: float) -> int:
+        """Forget consumers that died holding nothing (each restart leaves its name behind)."""
+        gone = 0
+        for info in self.r.xinfo_consumers(self.stream, GROUP):
+            if int(info["pending"]) == 0 and int(info["idle"]) > idle_s * 1000:
+                self.r.xgroup_delconsumer(self.stream, GROUP, info["name"])
+                gone += 1
+        return gone
+
     def beat(self, ttl_s: int) -> None:
         self.r.set(self._alive, b"1", ex=ttl_s)
 

@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+
 import redis
 
 from .inbound import Receipt, _receive, keep_journal, receive

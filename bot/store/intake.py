@@ -1,9 +1,10 @@
 """Intake: messages the webhook accepted and an intake consumer has not handled yet.
 
 A Redis stream read by one consumer group. Each entry holds one inbound message sealed with the
-Vault (number and words are never in clear) and the sender's ref. An entry is deleted as soon as it is handled; one whose
-consumer died is taken over by another after `idle` seconds. The web hands messages over only while
-a consumer has said it is alive in the last few seconds; otherwise it answers them itself.
+Vault (number and words are never in clear) and the sender's ref. An entry is deleted as soon as it
+is handled; one whose consumer died is taken over by another after `idle` seconds. The web hands
+messages over only while a consumer has said it is alive in the last few seconds; otherwise it
+answers them itself.
 """
 from __future__ import annotations
 

@@ -43,7 +43,6 @@ class Receipt:
     held: str | None = None          # duplicate | rate_limited | reply_ceiling | opted_out | conversation
     degraded: bool = False
     intent: str = ""
-    queued: bool = False             # handed to the intake consumer (bot/intake.py): nothing known yet
 
 
 def reply_kind(outcome: Outcome) -> str:

@@ -63,7 +63,7 @@ def accept(runtime, inbound: InboundMessage) -> Receipt:
         else:
             if runtime.degraded_since is not None:
                 runtime.note_redis_up()
-            return Receipt(queued=True)
+            return Receipt()                   # nothing known yet: the consumer answers
     receipt = receive(runtime, inbound)
     if receipt.intent == "delete" and not receipt.degraded:
         _drop_waiting(runtime, inbound)
@@ -100,7 +100,6 @@ class Consumer:
         self.max_deliveries = max_deliveries
         self._next_beat = 0.0
         self._next_reclaim = 0.0
-        self.handled = 0
 
     def run(self, stop: threading.Event, block_ms: int = 1000) -> None:
         """Until `stop` is set; a Redis outage is waited out (the entries stay in the stream)."""
@@ -162,7 +161,6 @@ class Consumer:
         finally:
             if done:
                 self.intake.done(done)
-                self.handled += len(done)
         return len(done)
 
 

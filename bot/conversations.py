@@ -69,7 +69,7 @@ def reply(runtime, handoff_id: str, text: str, who: str) -> str:
         raise ConversationError(f"hand-off {handoff_id} is {item['status']}: take it first" if item["status"] == "open"
                                 else f"hand-off {handoff_id} is closed")
     ref = item["ref"]
-    if store.people.is_opted_out(ref):
+    if store.people.silenced(ref):
         raise ConversationError("the person sent STOP: nothing can be sent to them")
     address = store.handoffs.address(handoff_id)
     if address is None:

@@ -137,7 +137,7 @@ def send_once(runtime, out: Outgoing, owner: str) -> str:
             store.deliveries.release(out.send_id)
             raise
     # The last look before the carrier: a STOP may have come while this message waited.
-    if out.kind not in CARRIER_KINDS and store.people.is_opted_out(out.ref):
+    if out.kind not in CARRIER_KINDS and store.people.silenced(out.ref):
         store.deliveries.release(out.send_id)
         store.metrics.count("skipped_opted_out")
         if sender.dry_run and out.kind == "reply":
@@ -208,7 +208,7 @@ def _record_permanent_failure(runtime, ref: str, exc: SendError) -> None:
 def deliver(runtime, payload: dict, owner: str = "local") -> str:
     """Send one queued reply, once: a retried or duplicated job does not send it twice."""
     store, ref = runtime.store, payload["ref"]
-    if payload.get("kind") not in CARRIER_KINDS and store.people.is_opted_out(ref):
+    if payload.get("kind") not in CARRIER_KINDS and store.people.silenced(ref):
         store.metrics.count("skipped_opted_out")
         return "skipped: opted out"
     try:
@@ -339,7 +339,7 @@ def _send_to_subscriber(runtime, broadcast: Broadcast, subscriber_id: int, owner
         store.broadcasts.bump(broadcast.id, "skipped_unsubscribed")
         return "skipped_unsubscribed"
     subscriber = found[0]
-    if store.people.is_opted_out(subscriber.ref):
+    if store.people.silenced(subscriber.ref):
         store.broadcasts.bump(broadcast.id, "skipped_opted_out")
         return "skipped_opted_out"
     address = store.subscribers.open_address(subscriber)

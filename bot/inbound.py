@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
 
@@ -40,9 +41,10 @@ class Receipt:
     was answered when nothing was."""
 
     inline: tuple[str, ...] = ()
-    held: str | None = None          # duplicate | rate_limited | reply_ceiling | opted_out | conversation
+    held: str | None = None   # duplicate | rate_limited | reply_ceiling | opted_out | conversation | stopping
     degraded: bool = False
     intent: str = ""
+    later: tuple[Callable[[], None], ...] = ()    # to do once the answer is sent
 
 
 def reply_kind(outcome: Outcome) -> str:
@@ -83,6 +85,10 @@ def _receive(runtime, inbound: InboundMessage) -> Receipt:
         content = runtime.content.get()
         outcome = conversation.handle(inbound, arrival.state, content.catalog, content.matcher)
         kind = reply_kind(outcome)
+        if arrival.stopping and kind not in CARRIER:
+            # Sent before a STOP or delete request that waits for the intake consumer: not answered
+            # after it, nor kept (the person's last word, carried out next, is to stop or be forgotten).
+            return Receipt(held="stopping", intent=outcome.match.intent)
         if arrival.conversation and kind not in CARRIER:     # an organizer answers them, not the bot
             conversations.take_message(runtime, ref, inbound, arrival.conversation)
             return Receipt(held="conversation", intent=outcome.match.intent)

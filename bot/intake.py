@@ -5,14 +5,18 @@ burst (Twilio gives up on a webhook after 15 s); `derechos intake` reads the mes
 they came and runs the same `inbound.receive` on them, with the same rules and the same transaction.
 
 The webhook hands a message over only when doing so cannot change what happens:
-- STOP and delete requests (as exact command words) are still carried out before the webhook
-  answers: an alert sent after a STOP's 200 must find the person opted out;
+- a STOP or delete request (as exact command words) is handed over too, in order, but with a hold on
+  the person in the same transaction: from the webhook's 200 on, nothing but a carrier word's answer
+  reaches them (an alert sent meanwhile is skipped, as for anyone opted out), and what they sent
+  before it is not answered; the consumer carries the request out and sends its one confirmation,
+  then releases the hold;
 - no consumer has said it is alive in the last few seconds: the web answers by itself, as it always
   did (a deployment without the `intake` process loses nothing);
 - Redis is down: degraded mode, inline, as before.
 An entry holds the message sealed with the Vault; it is deleted once handled. A consumer that dies
 with entries in hand leaves them to the next one after IDLE_S seconds; a message whose handling
-fails MAX_DELIVERIES times is dropped with a count and a log line (its id, never its words).
+fails MAX_DELIVERIES times is dropped with a count and a log line (its id, never its words), and a
+STOP or delete request dropped so is still carried out, without its confirmation.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 
@@ -34,9 +39,9 @@ BEAT_TTL_S = 5          # a consumer says it is alive every second; the web trus
 IDLE_S = 15.0           # an entry in a consumer's hands this long is taken over by another
 MAX_DELIVERIES = 4      # then it is dropped: a message that breaks the handler every time
 FORGET_CONSUMERS_S = 3600   # a consumer name unseen this long, holding nothing, leaves the group
-# Carried out by the webhook before it answers, whoever is alive: after STOP's 200 no alert may find
-# the person still subscribed, nor after a delete request's. (HELP and START gain nothing by it:
-# they are answered, and their limits applied, by the consumer like any message.)
+# Requests that hold the person from the webhook's answer on, until the consumer carried them out:
+# after STOP's 200 no alert may reach them, nor after a delete request's. (HELP and START need no
+# hold: they are answered, and their limits applied, by the consumer like any message.)
 AT_ONCE = frozenset({"stop", "delete"})
 _CONTEXT = "intake"
 
@@ -54,37 +59,41 @@ def unseal(vault, sealed: bytes) -> InboundMessage:
 
 def accept(runtime, inbound: InboundMessage) -> Receipt:
     """The webhook's use case: hand the message to the intake consumer, or handle it here."""
-    if not runtime.redis_down() and runtime.intake_alive() and not _at_once(runtime, inbound):
+    if not runtime.redis_down() and runtime.intake_alive():
         try:
             keep_journal(runtime)
-            runtime.store.intake.push(seal(runtime.vault, inbound), runtime.vault.ref(inbound.sender))
+            later = _hand_over(runtime, inbound)
         except redis.RedisError as exc:
             runtime.note_redis_down(exc)       # handled here, below: degraded mode answers it inline
         else:
             if runtime.degraded_since is not None:
                 runtime.note_redis_up()
-            return Receipt()                   # nothing known yet: the consumer answers
-    receipt = receive(runtime, inbound)
-    if receipt.intent == "delete" and not receipt.degraded:
-        _drop_waiting(runtime, inbound)
-    return receipt
+            return Receipt(later=later)        # nothing known yet: the consumer answers
+    return receive(runtime, inbound)
 
 
-def _drop_waiting(runtime, inbound: InboundMessage) -> None:
-    """A delete request carried out here: what the person sent before it and still waits for the
-    consumer is dropped, so that it is neither answered nor stored again after the delete."""
-    refs = {runtime.vault.ref(address) for address in (inbound.sender, inbound.alias) if address}
+def _hand_over(runtime, inbound: InboundMessage) -> tuple:
+    """One Redis round trip, whatever the message (a request waits on each under load)."""
+    store, sealed = runtime.store, seal(runtime.vault, inbound)
+    command = runtime.content.get().matcher.command_of(inbound.body)
+    if command not in AT_ONCE:
+        store.intake.push(sealed)
+        return ()
+    ref = store.person(inbound.sender, inbound.alias)
+    store.intake.push_held(sealed, command, ref)
+    if command != "stop":
+        return ()
+    return (lambda: _note_stop(runtime, ref),)
+
+
+def _note_stop(runtime, ref: str) -> None:
+    """Once the answer is sent: this machine's copy of who opted out knows it too, should Redis go
+    away before the consumer carries it out (the opt-out log brings the consumer's outcome later)."""
     try:
-        dropped = runtime.store.intake.drop_person(refs)
-    except redis.RedisError:
-        log.warning("intake: could not look for messages waiting from a person who asked to be deleted")
-        return
-    if dropped:
-        log.info("intake: %d waiting message(s) of a person who asked to be deleted dropped", dropped)
-
-
-def _at_once(runtime, inbound: InboundMessage) -> bool:
-    return runtime.content.get().matcher.command_of(inbound.body) in AT_ONCE
+        runtime.journal.note_opt_out(ref, True)
+    except sqlite3.Error as exc:
+        log.warning("intake: the local copy of opt-outs could not note a STOP (%s); the next sync will",
+                    type(exc).__name__)
 
 
 class Consumer:
@@ -141,12 +150,14 @@ class Consumer:
                 if entry.deliveries > self.max_deliveries:
                     log.error("intake: dropped message %s after %d failed tries", entry.id, entry.deliveries - 1)
                     self.runtime.store.metrics.count("intake_dropped")
+                    self._carry_out_held(entry)
                     done.append(entry.id)
                     continue
                 try:
                     inbound = unseal(self.runtime.vault, entry.sealed)
                 except (ValueError, TypeError):
                     log.error("intake: entry %s cannot be read (another DATA_KEY?): dropped", entry.id)
+                    self._carry_out_held(entry)
                     done.append(entry.id)
                     continue
                 try:
@@ -157,11 +168,30 @@ class Consumer:
                     # A bug: its MessageSid was released; left pending, it is tried again later.
                     log.exception("intake: handling message %s failed; it will be tried again", entry.id)
                     continue
+                # At once, not with the batch: the person's next message in this batch (a START,
+                # a question after it) is no longer held.
+                self.intake.release(entry)
                 done.append(entry.id)
         finally:
             if done:
                 self.intake.done(done)
         return len(done)
+
+    def _carry_out_held(self, entry) -> None:
+        """A STOP or delete request that cannot be handled is still carried out (without its
+        confirmation: the message itself cannot be read or answered), then its hold released."""
+        if not entry.holds:
+            return
+        store = self.runtime.store
+        if entry.command == "delete":
+            store.forget(entry.holds[0])
+            self.runtime.journal.note_opt_out(entry.holds[0], False)
+        else:
+            store.opt_out_now(entry.holds[0])
+            self.runtime.journal.note_opt_out(entry.holds[0], True)
+        self.intake.release(entry)
+        log.warning("intake: the %s request in message %s was carried out without a confirmation",
+                    entry.command or "stop", entry.id)
 
 
 def drain(runtime, limit: int = 10_000) -> int:

@@ -132,6 +132,8 @@ def inbound_message():
     response = Response(answer, status=200, mimetype="application/xml")
     if runtime.config.dry_run and receipt.held:
         response.headers["X-Derechos-Held"] = receipt.held    # for `derechos chat`; never sent to Twilio
+    for work in receipt.later:
+        response.call_on_close(work)
     return response
 
 

@@ -131,9 +131,12 @@ class Phone:
             signature = self.validator.compute_signature(signed_url, form)
         if signature is not None:
             headers["X-Twilio-Signature"] = signature
-        return self.client.post(path, data=urllib.parse.urlencode(form, doseq=True), headers=headers,
-                                content_type="application/x-www-form-urlencoded",
-                                base_url=_base(signed_url))
+        response = self.client.post(path, data=urllib.parse.urlencode(form, doseq=True), headers=headers,
+                                    content_type="application/x-www-form-urlencoded",
+                                    base_url=_base(signed_url))
+        response.get_data()
+        response.close()      # as a WSGI server does once the answer is sent (runs call_on_close work)
+        return response
 
     def text(self, body: str, sender: str = "+15550101", **extra):
         sid = "SM" + uuid.uuid4().hex

@@ -1,5 +1,5 @@
 """Ack-first intake (bot/intake.py): with a consumer alive the webhook answers Twilio at once and
-`derechos intake` holds the conversation; STOP and delete requests never wait for it."""
+`derechos intake` holds the conversation; a STOP or delete request silences the person at once."""
 from __future__ import annotations
 
 import logging
@@ -57,32 +57,87 @@ def test_the_handed_over_message_keeps_no_number_or_words_in_clear(consumer_aliv
         assert secret not in values and secret not in keys
 
 
-def test_stop_is_carried_out_by_the_webhook_before_it_answers(consumer_alive, phone, runtime, redis):
+def kinds(redis) -> list[str]:
+    return [p["kind"] for p in queued_payloads(redis)]
+
+
+def test_stop_silences_the_person_from_the_webhooks_answer_until_the_consumer_carries_it_out(
+        consumer_alive, phone, runtime, redis):
+    from bot.delivery import deliver
+    phone.text("como pido asilo", sender="+15550111")
+    assert drain(runtime) == 1
+    answer = queued_payloads(redis)[0]                 # queued, not sent yet
     phone.text("STOP", sender="+15550111")
     ref = runtime.store.person("+15550111")
-    assert runtime.store.people.is_opted_out(ref)     # before any consumer ran
-    assert waiting(runtime) == 0
-    assert len(queued_payloads(redis)) == 1            # the one STOP confirmation
+    assert waiting(runtime) == 1                       # handed over like any message...
+    assert runtime.store.people.silenced(ref)          # ...with the person held at once
+    assert not runtime.store.people.is_opted_out(ref)
+    assert deliver(runtime, answer) == "skipped: opted out"     # what waited to be sent does not go
+    assert drain(runtime) == 1
+    assert runtime.store.people.is_opted_out(ref)
+    assert kinds(redis)[1:] == ["stop"]                # the one confirmation, sent by the consumer
+    assert not redis.exists(runtime.store.intake.hold_key(ref))     # carried out: the hold is gone
 
 
 def test_a_question_waiting_when_stop_comes_is_not_answered_after_it(consumer_alive, phone, runtime, redis):
     phone.text("como pido asilo", sender="+15550112")
     phone.text("STOP", sender="+15550112")
-    assert drain(runtime) == 1
-    payloads = queued_payloads(redis)
-    assert len(payloads) == 1 and payloads[0]["kind"] == "stop"
+    assert drain(runtime) == 2
+    assert kinds(redis) == ["stop"]
 
 
-def test_a_delete_request_drops_what_the_person_sent_before_and_still_waits(consumer_alive, phone, runtime,
-                                                                           redis):
+def test_what_a_person_sends_around_a_stop_is_handled_in_their_order(consumer_alive, phone, runtime, redis):
+    ref = runtime.store.person("+15550120")
+    phone.text("START", sender="+15550120")            # START waiting, then STOP: opted out at the end
+    phone.text("STOP", sender="+15550120")
+    assert drain(runtime) == 2
+    assert kinds(redis) == ["start", "stop"] and runtime.store.people.is_opted_out(ref)
+    redis.delete(*redis.keys("rq:*"))
+    phone.text("START", sender="+15550120")            # STOP then START in one batch: the question
+    phone.text("STOP", sender="+15550120")             # after the last START is answered
+    phone.text("START", sender="+15550120")
+    phone.text("como pido asilo", sender="+15550120")
+    assert drain(runtime) == 4
+    assert kinds(redis) == ["start", "stop", "start", "reply"]
+    assert not runtime.store.people.silenced(ref)
+
+
+def test_twilio_sending_a_stop_twice_confirms_it_once_and_releases_both_holds(consumer_alive, phone, runtime,
+                                                                              redis):
+    form = {"MessageSid": "SM" + "8" * 32, "From": "+15550121", "To": "+15550000", "Body": "STOP"}
+    for _ in range(2):
+        assert phone.post("/twilio/messages", form).status_code == 200
+    assert drain(runtime) == 2
+    assert kinds(redis) == ["stop"]
+    assert redis.keys(runtime.store.intake.hold_key("*")) == []
+
+
+def test_a_stop_that_cannot_be_handled_is_still_carried_out(consumer_alive, phone, runtime, redis, monkeypatch):
+    def always(rt, inbound):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(intake, "_receive", always)
+    phone.text("STOP", sender="+15550122")
+    phone.text("BORRAR", sender="+15550123")
+    phone.text("ALERTAS", sender="+15550123")     # (nothing of the second person's stays either way)
+    consumer = Consumer(runtime, name="c", idle_s=0.0, max_deliveries=1)
+    for _ in range(3):
+        consumer.step()
+    assert runtime.store.intake.backlog() == {"waiting": 0, "in_hand": 0}
+    assert runtime.store.people.is_opted_out(runtime.store.ref("+15550122"))
+    assert queued_payloads(redis) == []           # the message could not be read: no confirmation
+    assert redis.keys(runtime.store.intake.hold_key("*")) == []
+
+
+def test_a_delete_request_leaves_nothing_of_what_the_person_sent_before(consumer_alive, phone, runtime, redis):
     phone.text("como pido asilo", sender="+15550118")
-    phone.text("mi patron no me paga", sender="+15550119")       # somebody else's: kept
+    phone.text("mi patron no me paga", sender="+15550119")       # somebody else's: answered
+    phone.text("quiero hablar con una persona", sender="+15550118")
     phone.text("BORRAR", sender="+15550118")
-    assert waiting(runtime) == 1
     ref = runtime.store.ref("+15550118")
-    assert drain(runtime) == 1
-    kinds = sorted(p["kind"] for p in queued_payloads(redis))
-    assert kinds == ["delete", "reply"]                # the confirmation, and the other person's answer
+    assert waiting(runtime) == 4 and runtime.store.people.silenced(ref)
+    assert drain(runtime) == 4
+    assert sorted(kinds(redis)) == ["delete", "reply"]  # the confirmation, and the other person's answer
+    assert runtime.store.handoffs.ids_of(ref) == []     # what came before it was not acted on
     leftover = [k for k in redis.keys("*") if not k.startswith(b"rq:")
                 and (ref.encode() in k or ref.encode() in (redis.dump(k) or b""))]
     assert leftover == []
@@ -119,11 +174,10 @@ def test_with_redis_down_the_webhook_answers_inline_and_knows_who_opted_out(env,
         runtime = Runtime(config)
         phone = Phone(create_app({"TESTING": True, "RUNTIME": runtime}).test_client(), config.webhook_token)
         runtime.store.intake.beat(60)
-        phone.text("STOP", sender="+15550115")
-        runtime.journal._synced = 0.0                 # (the local copy is refreshed every few seconds)
-        phone.text("como pido asilo", sender="+15550116")   # handed over; keeps the local copy fresh
-        assert waiting(runtime) == 1
-        gate.down()
+        phone.text("STOP", sender="+15550115")            # handed over, not carried out yet...
+        phone.text("como pido asilo", sender="+15550116")
+        assert waiting(runtime) == 2
+        gate.down()                                       # ...when Redis goes away
         stopped, _ = phone.text("hola", sender="+15550115")
         other, _ = phone.text("hola", sender="+15550117")
         assert stopped.status_code == other.status_code == 200
@@ -131,7 +185,7 @@ def test_with_redis_down_the_webhook_answers_inline_and_knows_who_opted_out(env,
         assert twiml_messages(other)                  # degraded mode: the answer in the TwiML itself
     finally:
         gate.close()
-    assert redis.xlen(runtime.store.intake.stream) == 1    # the message handed over before waits, kept
+    assert redis.xlen(runtime.store.intake.stream) == 2    # what was handed over before waits, kept
 
 
 def test_a_consumer_that_died_leaves_its_messages_to_the_next(consumer_alive, phone, runtime, redis):
@@ -247,8 +301,8 @@ def test_intake_process_answers_then_finishes_on_sigterm(phone, runtime, redis, 
     assert waiting(runtime) == 0
 
 
-def test_only_whole_stop_and_delete_commands_are_kept_by_the_webhook(runtime):
-    """What the webhook carries out itself: a message that is STOP or a delete request word for word,
+def test_only_whole_stop_and_delete_commands_hold_the_person(runtime):
+    """What the webhook holds the person for: a message that is STOP or a delete request word for word,
     as content lists them (with or without please, accents, case); nothing that merely contains one."""
     matcher = runtime.content.get().matcher
     for text in ("STOP", " stop!! ", "Baja por favor", "borrar mis datos", "BORRAR"):

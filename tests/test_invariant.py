@@ -32,7 +32,7 @@ from tests.redis_gate import RedisGate
 PEOPLE = [f"+1312555{n:04d}" for n in range(300, 306)]
 TAGS = ["chicago", "houston"]
 PER_MINUTE = 4
-RUNS = {"sequences": 0, "steps": 0, "rules": {}, "handed_over": 0}
+RUNS = {"sequences": 0, "steps": 0, "rules": {}, "handed_over": 0, "stops_waiting": 0}
 
 
 @dataclass
@@ -86,10 +86,11 @@ class OptOutInvariant(RuleBasedStateMachine):
     def text_of(self, key: str, lang: str) -> str:
         return sms.render(self.catalog.text(key, lang), "sms", True)
 
-    def deliver(self) -> list[tuple[str, str]]:
+    def deliver(self, consumer: bool = True) -> list[tuple[str, str]]:
         """Run the intake consumer and the worker (when Redis is up); return the new (to, body) sends."""
         if not self.down:
-            RUNS["handed_over"] += drain(self.runtime)   # what the webhook handed over (a consumer alive)
+            if consumer:
+                RUNS["handed_over"] += drain(self.runtime)   # what the webhook handed over (a consumer alive)
             run_worker(self.context["redis"])
         requests = self.context["fake"].requests
         new = [(r.get("To"), r.get("Body")) for r in requests[self.seen_requests:]]
@@ -248,10 +249,8 @@ class OptOutInvariant(RuleBasedStateMachine):
         assert body["kept_out_opted_out"] == kept_out, body
         assert self.deliver() == []
 
-    @precondition(lambda self: not self.down)
-    @rule(tag=st.sampled_from([None] + TAGS), lang=st.sampled_from([None, "es", "en"]))
-    def broadcast(self, tag, lang):
-        RUNS["rules"]["broadcast"] = RUNS["rules"].get("broadcast", 0) + 1
+    def send_alert(self, tag: str | None = None, lang: str | None = None) -> tuple[str, set[str]]:
+        """An organizer sends an alert; returns its text and who is owed it."""
         audience = {"tags": [tag] if tag else [], "langs": [lang] if lang else []}
         headers = {"Authorization": "Bearer organizer-token-0123456789"}
         self.broadcasts += 1
@@ -262,6 +261,13 @@ class OptOutInvariant(RuleBasedStateMachine):
         assert self.client.post(f"/api/broadcasts/{created.get_json()['id']}/send", headers=headers).status_code == 202
         owed = {p for p, m in self.people.items() if m.subscribed and not m.opted_out
                 and (not tag or tag in m.tags) and (not lang or m.lang == lang)}
+        return text, owed
+
+    @precondition(lambda self: not self.down)
+    @rule(tag=st.sampled_from([None] + TAGS), lang=st.sampled_from([None, "es", "en"]))
+    def broadcast(self, tag, lang):
+        RUNS["rules"]["broadcast"] = RUNS["rules"].get("broadcast", 0) + 1
+        text, owed = self.send_alert(tag, lang)
         sends = self.deliver()
         alerts = [to for to, body in sends if body.startswith(text)]
         assert sorted(alerts) == sorted(owed), (sorted(alerts), sorted(owed))
@@ -269,13 +275,35 @@ class OptOutInvariant(RuleBasedStateMachine):
         for to in alerts:
             assert not self.people[to].opted_out
 
+    @precondition(lambda self: not self.down)
+    @rule(person=st.sampled_from(PEOPLE))
+    def alert_while_a_stop_waits(self, person):
+        """STOP, then an alert to everyone sent before the intake consumer has run (when one is
+        alive, the STOP waits for it): the alert skips the person all the same."""
+        RUNS["rules"]["alert_while_a_stop_waits"] = RUNS["rules"].get("alert_while_a_stop_waits", 0) + 1
+        model = self.people[person]
+        was_out = model.opted_out
+        self.counted(person)
+        inline = self.post(person, "STOP")
+        model.opted_out, model.subscribed, model.tags, model.deleted = True, False, set(), False
+        RUNS["stops_waiting"] += bool(self.runtime.store.intake.backlog()["waiting"])
+        text, owed = self.send_alert()
+        sends = self.deliver(consumer=False)
+        alerts = [to for to, body in sends if body.startswith(text)]
+        assert sorted(alerts) == sorted(owed), (sorted(alerts), sorted(owed))
+        sends += self.deliver()          # now the consumer: the one confirmation
+        sends = [(to, body) for to, body in sends if not body.startswith(text)]
+        self.check_sends(sends, inline, person, 0 if was_out else 1,
+                         {self.text_of("stop", lang) for lang in ("es", "en")})
+
     # --- the infrastructure ------------------------------------------------------------------------
 
     @precondition(lambda self: not self.down)
     @rule(alive=st.booleans())
     def intake_consumer(self, alive):
-        """An intake consumer starts (the webhook hands messages over, STOP and delete requests
-        excepted) or stops (the webhook handles every message itself)."""
+        """An intake consumer starts (the webhook hands messages over; a STOP or delete request
+        holds the person until the consumer carried it out) or stops (the webhook handles every
+        message itself)."""
         RUNS["rules"]["intake_consumer"] = RUNS["rules"].get("intake_consumer", 0) + 1
         intake = self.runtime.store.intake
         if alive:
@@ -348,7 +376,7 @@ def machine_context(env, redis_url, redis, fake_twilio):
         content = LiveContent(config.content_dir, config.settings, config.content_reload_seconds)
         OptOutInvariant.context = {"redis": redis, "fake": fake_twilio, "gate": gate, "config": config,
                                    "content": content}
-        RUNS.update(sequences=0, steps=0, rules={}, handed_over=0)
+        RUNS.update(sequences=0, steps=0, rules={}, handed_over=0, stops_waiting=0)
         yield
     finally:
         gate.close()
@@ -382,8 +410,9 @@ def test_nobody_opted_out_is_ever_messaged(machine_context):
                              suppress_health_check=list(HealthCheck))
     test("runTest").runTest()
     print(f"\nstate machine: {RUNS['sequences']} sequences, {RUNS['steps']} steps checked, "
-          f"{RUNS['handed_over']} messages handed over to the intake; rules run: "
+          f"{RUNS['handed_over']} messages handed over to the intake, {RUNS['stops_waiting']} alerts sent "
+          "while a STOP waited for it; rules run: "
           + ", ".join(f"{k} {v}" for k, v in sorted(RUNS["rules"].items())))
     assert RUNS["steps"] >= 200
     assert RUNS["rules"].get("redis_comes_back", 0) >= 5 and RUNS["rules"].get("broadcast", 0) >= 5
-    assert RUNS["handed_over"] >= 20
+    assert RUNS["handed_over"] >= 20 and RUNS["stops_waiting"] >= 3

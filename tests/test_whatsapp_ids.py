@@ -188,6 +188,26 @@ def test_stop_from_the_id_stops_alerts_to_the_number(live, fake_twilio, redis):
     assert runtime.store.subscribers.count() == 0
 
 
+def test_with_an_intake_consumer_a_stop_from_the_id_silences_the_number_at_once(live, fake_twilio, redis):
+    from bot.intake import drain
+    runtime, client, phone, headers = live
+    runtime.store.intake.ensure_group()
+    runtime.store.intake.beat(60)                       # a consumer is alive
+    send(phone, twilio_form(PHONE, "ALERTAS"))          # subscribed by SMS, then linked
+    link(phone)
+    assert drain(runtime) == 2
+    send(phone, twilio_form(WA_ID, "STOP"))             # handed over; the consumer has not run yet
+    run_worker(redis)
+    fake_twilio.clear()
+    alert_to_everyone(runtime, fake_twilio, redis, headers, client)
+    assert fake_twilio.requests == []                   # held on the number too
+    assert drain(runtime) == 1
+    run_worker(redis)
+    assert [r.get("To") for r in fake_twilio.requests] == [WA_ID]    # the one confirmation
+    assert runtime.store.people.is_opted_out(runtime.vault.ref(PHONE))
+    assert redis.keys(runtime.store.intake.hold_key("*")) == []
+
+
 def test_stop_from_the_number_silences_the_id(live, fake_twilio, redis):
     runtime, client, phone, headers = live
     link(phone)

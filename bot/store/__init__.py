@@ -66,6 +66,7 @@ class Store:
         self.people.conversation_key = self.threads.mark_key   # read with each arrival
         self.calls = Calls(*args)
         self.intake = Intake(*args)       # messages the webhook handed to `derechos intake`
+        self.people.hold_key = self.intake.hold_key            # a STOP waiting for it silences the person
 
     def unit(self) -> UnitOfWork:
         """A transaction: commands queue on it and run together when the `with` block ends."""

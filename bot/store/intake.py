@@ -1,20 +1,41 @@
 """Intake: messages the webhook accepted and an intake consumer has not handled yet.
 
 A Redis stream read by one consumer group. Each entry holds one inbound message sealed with the
-Vault (number and words are never in clear) and the sender's ref. An entry is deleted as soon as it
-is handled; one whose consumer died is taken over by another after `idle` seconds. The web hands
-messages over only while a consumer has said it is alive in the last few seconds; otherwise it
-answers them itself.
+Vault (number and words are never in clear). An entry is deleted as soon as it is handled; one whose
+consumer died is taken over by another after `idle` seconds. The web hands messages over only while
+a consumer has said it is alive in the last few seconds; otherwise it answers them itself.
+
+A STOP or delete request handed over also puts a **hold** on the person (`intake:hold:<ref>`, a set
+of tokens, one per such request waiting), on every ref of theirs, in the same transaction: until the
+consumer has carried the request out, nothing but a carrier word's answer may be sent to them
+(`People.silenced`), and the consumer answers none of their earlier messages. The entry names its
+command and the refs it holds (HMACs, never a number), so that the hold can be released once the
+request is carried out, and carried out without an answer if the message cannot be handled.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import redis
 
-from .base import Noun
+from .base import Noun, decode
+from .links import REFS_OF_LUA
 
 GROUP = "consumers"
+
+# One round trip for a STOP or delete request handed over: hold every ref of the person, then keep the
+# entry (naming the command, the hold's token and the refs). KEYS: the stream. ARGV: prefix, the
+# person's ref, sealed message, command, token, hold ttl. Returns the entry's id.
+_PUSH_HELD = REFS_OF_LUA + """
+local refs = refs_of(ARGV[1], ARGV[2])
+for _, ref in ipairs(refs) do
+  local hold = ARGV[1] .. ':intake:hold:' .. ref
+  redis.call('SADD', hold, ARGV[5])
+  redis.call('EXPIRE', hold, ARGV[6])
+end
+return redis.call('XADD', KEYS[1], '*', 'm', ARGV[3], 'k', ARGV[4], 'h', ARGV[5] .. ' ' .. table.concat(refs, ' '))
+"""
 
 
 @dataclass(frozen=True)
@@ -22,9 +43,22 @@ class Entry:
     id: str
     sealed: bytes
     deliveries: int = 1      # how many times a consumer has been given it (1: the first time)
+    command: str = ""        # stop | delete: a request that holds the person until carried out
+    holds: tuple[str, ...] = ()   # the refs it holds (the person's own first)
+    token: str = ""          # its member in each hold set
+
+
+def _entry(entry_id, fields: dict, deliveries: int = 1) -> Entry:
+    holds = decode(fields.get(b"h", b"")).split()
+    return Entry(_id(entry_id), fields[b"m"], deliveries, command=decode(fields.get(b"k", b"")),
+                 holds=tuple(holds[1:]), token=holds[0] if holds else "")
 
 
 class Intake(Noun):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._push_held = self.r.register_script(_PUSH_HELD)
+
     @property
     def stream(self) -> str:
         return self.key("intake")
@@ -33,24 +67,27 @@ class Intake(Noun):
     def _alive(self) -> str:
         return self.key("intake", "alive")
 
-    def push(self, sealed: bytes, ref: str) -> str:
-        """Keep a message for the consumer; `ref` (the sender's HMAC) lets a delete request find it."""
-        return self.r.xadd(self.stream, {"m": sealed, "r": ref}).decode()
+    def hold_key(self, ref: str) -> str:
+        return self.key("intake", "hold", ref)     # (also built in _PUSH_HELD)
 
-    def drop_person(self, refs: set[str], page: int = 500) -> int:
-        """Drop, unread, what these refs sent that still waits (a delete request was carried out:
-        nothing they sent before it may be answered, nor stored again, after it)."""
-        wanted = {r.encode() for r in refs}
-        ids: list[str] = []
-        start = "-"
-        while True:
-            entries = self.r.xrange(self.stream, min=start, max="+", count=page)
-            ids += [_id(i) for i, fields in entries if fields.get(b"r") in wanted]
-            if len(entries) < page:
-                break
-            start = "(" + _id(entries[-1][0])
-        self.done(ids)
-        return len(ids)
+    def push(self, sealed: bytes) -> str:
+        """Keep a message for the consumer."""
+        return self.r.xadd(self.stream, {"m": sealed}).decode()
+
+    def push_held(self, sealed: bytes, command: str, ref: str) -> str:
+        """Keep a STOP or delete request for the consumer and hold the person (every ref of theirs)
+        until it is carried out, in one transaction: the hold is there before the webhook answers."""
+        token = uuid.uuid4().hex[:16]
+        return decode(self._push_held(keys=[self.stream],
+                                      args=[self.prefix, ref, sealed, command, token, self.state_ttl]))
+
+    def release(self, entry: Entry) -> None:
+        """The request was carried out (or is given up): its hold goes."""
+        if entry.holds:
+            with self.r.pipeline(transaction=True) as pipe:
+                for ref in entry.holds:
+                    pipe.srem(self.hold_key(ref), entry.token)
+                pipe.execute()
 
     def ensure_group(self) -> None:
         try:
@@ -62,7 +99,7 @@ class Intake(Noun):
     def read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """New entries for this consumer (waits up to block_ms for one)."""
         answer = self.r.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
-        return [Entry(_id(i), fields[b"m"]) for _, entries in (answer or []) for i, fields in entries if fields]
+        return [_entry(i, fields) for _, entries in (answer or []) for i, fields in entries if fields]
 
     def stale(self, consumer: str, idle_s: float, count: int = 50) -> list[Entry]:
         """Entries given to a consumer that has not finished them for `idle_s` seconds (it died, or
@@ -77,7 +114,7 @@ class Intake(Noun):
         gone = []
         for i, fields in claimed:
             if fields:
-                entries.append(Entry(_id(i), fields[b"m"], deliveries[_id(i)] + 1))
+                entries.append(_entry(i, fields, deliveries[_id(i)] + 1))
             else:
                 gone.append(_id(i))     # deleted while pending: nothing left to handle
         if gone:

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 from .base import Noun, UnitOfWork, decode
 
-# KEYS: none (the keys follow from the ref). ARGV: prefix, ref. Returns {the person's ref, the id refs
-# linked to it...}: one round trip for what opting out or forgetting a person must reach.
-_REFS = """
-local P, ref = ARGV[1], ARGV[2]
-local primary = redis.call('GET', P .. ':link:' .. ref) or ref
-local out = {primary}
-for _, alias in ipairs(redis.call('SMEMBERS', P .. ':links:' .. primary)) do
-  if alias ~= primary then table.insert(out, alias) end
+# A Lua function: refs_of(prefix, ref) -> {the person's ref, the id refs linked to it...}. The keys
+# follow from the ref (none declared). Other scripts that must reach every ref of a person in the same
+# round trip (the intake's hold) start with it.
+REFS_OF_LUA = """
+local function refs_of(P, ref)
+  local primary = redis.call('GET', P .. ':link:' .. ref) or ref
+  local out = {primary}
+  for _, alias in ipairs(redis.call('SMEMBERS', P .. ':links:' .. primary)) do
+    if alias ~= primary then table.insert(out, alias) end
+  end
+  return out
 end
-return out
 """
+# ARGV: prefix, ref. One round trip for what opting out or forgetting a person must reach.
+_REFS = REFS_OF_LUA + "return refs_of(ARGV[1], ARGV[2])"
 
 
 class Links(Noun):

@@ -16,15 +16,16 @@ RATE_TTL = 120
 OPTOUT_LOG_SECONDS = DAY
 
 # One round trip for what the webhook must know. KEYS: seen mark, this minute's counter, state,
-# opt-out hash, open-conversation mark. ARGV: ref, seen ttl, counter ttl. Returns {first, count this
-# minute, state, opted out, id of the open conversation with an organizer or false}.
+# opt-out hash, open-conversation mark, intake hold. ARGV: ref, seen ttl, counter ttl. Returns {first,
+# count this minute, state, opted out, id of the open conversation with an organizer or false, whether
+# a STOP or delete request of theirs waits for the intake consumer}.
 _ARRIVAL = """
 local first = redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[2])
-if not first then return {0, 0, false, 0, false} end      -- delivered again: answered already, not counted
+if not first then return {0, 0, false, 0, false, 0} end      -- delivered again: answered already, not counted
 local count = redis.call('INCR', KEYS[2])
 if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
 return {first and 1 or 0, count, redis.call('GET', KEYS[3]) or false, redis.call('HEXISTS', KEYS[4], ARGV[1]),
-        redis.call('GET', KEYS[5]) or false}
+        redis.call('GET', KEYS[5]) or false, redis.call('EXISTS', KEYS[6])}
 """
 
 
@@ -36,6 +37,7 @@ class Arrival:
     count_this_minute: int
     state: State
     conversation: str | None = None    # the hand-off whose organizer the person is talking to
+    stopping: bool = False             # a STOP or delete request of theirs waits for the intake consumer
 
 
 class People(Noun):
@@ -43,18 +45,20 @@ class People(Noun):
         super().__init__(*args)
         self._arrival = self.r.register_script(_ARRIVAL)
         self.conversation_key = lambda ref: self.key("conv", ref)   # set by the Store to the threads' key
+        self.hold_key = lambda ref: self.key("hold", ref)           # set by the Store to the intake's key
 
     # --- arrival and state ---------------------------------------------------------------------
 
     def arrive(self, message_sid: str, ref: str) -> Arrival:
         """Mark the MessageSid seen, count the sender's message, and read their state, at once."""
         minute = str(int(time.time() // 60))
-        first, count, raw, opted_out, conversation = self._arrival(
+        first, count, raw, opted_out, conversation, stopping = self._arrival(
             keys=[self.key("seen", message_sid), self.key("rate", ref, minute), self.key("state", ref),
-                  self.key("optout"), self.conversation_key(ref)], args=[ref, SEEN_TTL, RATE_TTL])
+                  self.key("optout"), self.conversation_key(ref), self.hold_key(ref)],
+            args=[ref, SEEN_TTL, RATE_TTL])
         return Arrival(first=bool(first), count_this_minute=int(count),
                        state=self._decode_state(ref, raw, bool(opted_out)),
-                       conversation=decode(conversation) if conversation else None)
+                       conversation=decode(conversation) if conversation else None, stopping=bool(stopping))
 
     def release(self, message_sid: str) -> None:
         """The message was not handled (nothing stored): a retry of the same MessageSid (Twilio's
@@ -117,6 +121,14 @@ class People(Noun):
 
     def is_opted_out(self, ref: str) -> bool:
         return bool(self.r.hexists(self.key("optout"), ref))
+
+    def silenced(self, ref: str) -> bool:
+        """Whether nothing but a carrier word's answer may be sent to them now: they opted out, or a
+        STOP or delete request of theirs waits for the intake consumer (the last look before sending)."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.hexists(self.key("optout"), ref)
+            pipe.exists(self.hold_key(ref))
+            return any(pipe.execute())
 
     def opted_out_tokens(self):
         """The opt-out token of every opted-out person (for the local copy), in pages."""

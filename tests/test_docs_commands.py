@@ -63,17 +63,25 @@ def test_the_guides_have_commands_to_run():
     assert len([1 for lang, _ in EDITOR_LINES if lang == "es"]) >= 8
 
 
+def command_of(line: str) -> str:
+    """The command a guide's line runs, without its trailing comment (which each guide translates)."""
+    return line.split("  #", 1)[0].strip()
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("lang", ["en", "es"])
-def test_every_command_of_the_editors_guide_runs_as_written(lang, tmp_path, redis_url, redis):
-    """In order, in one folder: the translation commands export the file the import then reads."""
+def test_every_command_of_the_editors_guides_runs_as_written(tmp_path, redis_url, redis):
+    """In order, in one folder: the translation commands export the file the import then reads. A
+    command both guides give (only their comments differ) is run once."""
     env = shell_env(tmp_path, redis_url)
-    for guide_lang, line in EDITOR_LINES:
-        if guide_lang != lang:
-            continue
-        result = run_line(line, env, tmp_path)
-        assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-        assert "Traceback" not in result.stderr, line
+    done: set[str] = set()
+    for lang in ("en", "es"):
+        for guide_lang, line in EDITOR_LINES:
+            if guide_lang != lang or command_of(line) in done:
+                continue
+            done.add(command_of(line))
+            result = run_line(line, env, tmp_path)
+            assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+            assert "Traceback" not in result.stderr, line
 
 
 @pytest.mark.slow

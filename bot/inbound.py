@@ -57,7 +57,7 @@ def receive(runtime, inbound: InboundMessage) -> Receipt:
     if runtime.redis_down():
         return _receive_degraded(runtime, inbound)
     try:
-        return _receive(runtime, inbound)
+        return receive_with_redis(runtime, inbound)
     except redis.RedisError as exc:
         runtime.note_redis_down(exc)
         return _receive_degraded(runtime, inbound)
@@ -74,7 +74,9 @@ def keep_journal(runtime) -> None:
         journal.sync_optouts(people.optout_changes, people.optout_log_head, people.opted_out_tokens)
 
 
-def _receive(runtime, inbound: InboundMessage) -> Receipt:
+def receive_with_redis(runtime, inbound: InboundMessage) -> Receipt:
+    """`receive` with Redis up; raises RedisError instead of falling back (the intake consumer keeps
+    the message and tries again; the web falls back to degraded mode)."""
     store, config, journal = runtime.store, runtime.config, runtime.journal
     keep_journal(runtime)
     ref = store.person(inbound.sender, inbound.alias)   # a user id with a number: one person

@@ -30,7 +30,7 @@ import time
 
 import redis
 
-from .inbound import Receipt, _receive, keep_journal, receive
+from .inbound import Receipt, keep_journal, receive, receive_with_redis
 from .messages import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class Consumer:
                     done.append(entry.id)
                     continue
                 try:
-                    _receive(self.runtime, inbound)
+                    receive_with_redis(self.runtime, inbound)
                 except redis.RedisError:
                     raise
                 except Exception:

@@ -115,7 +115,7 @@ def test_twilio_sending_a_stop_twice_confirms_it_once_and_releases_both_holds(co
 def test_a_stop_that_cannot_be_handled_is_still_carried_out(consumer_alive, phone, runtime, redis, monkeypatch):
     def always(rt, inbound):
         raise RuntimeError("a bug")
-    monkeypatch.setattr(intake, "_receive", always)
+    monkeypatch.setattr(intake, "receive_with_redis", always)
     phone.text("STOP", sender="+15550122")
     phone.text("BORRAR", sender="+15550123")
     phone.text("ALERTAS", sender="+15550123")     # (nothing of the second person's stays either way)
@@ -199,7 +199,7 @@ def test_a_consumer_that_died_leaves_its_messages_to_the_next(consumer_alive, ph
 
 
 def test_a_message_the_handler_fails_on_is_tried_again(consumer_alive, phone, runtime, redis, monkeypatch):
-    real = intake._receive
+    real = intake.receive_with_redis
     calls = []
 
     def fails_once(rt, inbound):
@@ -207,7 +207,7 @@ def test_a_message_the_handler_fails_on_is_tried_again(consumer_alive, phone, ru
         if len(calls) == 1:
             raise RuntimeError("a bug")
         return real(rt, inbound)
-    monkeypatch.setattr(intake, "_receive", fails_once)
+    monkeypatch.setattr(intake, "receive_with_redis", fails_once)
     phone.text("como pido asilo")
     consumer = Consumer(runtime, name="c", idle_s=0.0)
     assert consumer.step() == 0 and queued_payloads(redis) == []
@@ -219,7 +219,7 @@ def test_a_message_that_always_breaks_the_handler_is_dropped_with_a_count(consum
                                                                          monkeypatch, caplog):
     def always(rt, inbound):
         raise RuntimeError("a bug")
-    monkeypatch.setattr(intake, "_receive", always)
+    monkeypatch.setattr(intake, "receive_with_redis", always)
     phone.text("mi patron no me paga", sender="+15557654321")
     consumer = Consumer(runtime, name="c", idle_s=0.0, max_deliveries=3)
     with caplog.at_level(logging.INFO):

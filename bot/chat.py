@@ -17,7 +17,9 @@ from .runtime import Runtime
 HELD = {"rate_limited": "held back: you wrote more than INBOUND_PER_MINUTE messages this minute",
         "reply_ceiling": "held back: the hourly reply ceiling (REPLIES_PER_HOUR) is reached",
         "opted_out": "no answer: this number sent STOP (write START to come back)",
-        "duplicate": "no answer: this MessageSid was answered already"}
+        "duplicate": "no answer: this MessageSid was answered already",
+        "conversation": "no answer from the bot: an organizer has this conversation",
+        "stopping": "no answer: a STOP or delete request of this number waits to be carried out"}
 
 
 def signed_post(url: str, form: dict[str, str], auth_token: str, timeout: float = 10.0) -> tuple[int, str, dict]:

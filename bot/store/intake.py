@@ -26,11 +26,11 @@ GROUP = "consumers"
 
 # One round trip for a STOP or delete request handed over: hold every ref of the person, then keep the
 # entry (naming the command, the hold's token and the refs). KEYS: the stream. ARGV: prefix, the
-# person's ref, sealed message, command, token, hold ttl. Returns the entry's id.
+# person's ref, sealed message, command, token, hold ttl, hold key without its ref. Returns the entry's id.
 _PUSH_HELD = REFS_OF_LUA + """
 local refs = refs_of(ARGV[1], ARGV[2])
 for _, ref in ipairs(refs) do
-  local hold = ARGV[1] .. ':intake:hold:' .. ref
+  local hold = ARGV[7] .. ref
   redis.call('SADD', hold, ARGV[5])
   redis.call('EXPIRE', hold, ARGV[6])
 end
@@ -68,7 +68,7 @@ class Intake(Noun):
         return self.key("intake", "alive")
 
     def hold_key(self, ref: str) -> str:
-        return self.key("intake", "hold", ref)     # (also built in _PUSH_HELD)
+        return self.key("intake", "hold", ref)
 
     def push(self, sealed: bytes) -> str:
         """Keep a message for the consumer."""
@@ -79,7 +79,8 @@ class Intake(Noun):
         until it is carried out, in one transaction: the hold is there before the webhook answers."""
         token = uuid.uuid4().hex[:16]
         return decode(self._push_held(keys=[self.stream],
-                                      args=[self.prefix, ref, sealed, command, token, self.state_ttl]))
+                                      args=[self.prefix, ref, sealed, command, token, self.state_ttl,
+                                            self.hold_key("")]))
 
     def release(self, entry: Entry) -> None:
         """The request was carried out (or is given up): its hold goes."""

@@ -3,8 +3,8 @@
 All run under the same gunicorn settings on this machine, with the same load: many signed
 requests with unique MessageSids and real message texts (tests/data/eval.tsv). Ours runs twice:
 with `derechos intake` alive (the Procfile's shape: the webhook checks the signature and hands the
-sealed message over; STOP and delete requests it carries out itself), and alone (it loads and saves
-encrypted state and enqueues a send job in the request). The baseline answers inline with no
+sealed message over, a STOP or delete request with a hold on the person), and alone (it loads and
+saves encrypted state and enqueues a send job in the request). The baseline answers inline with no
 signature check and no queue; the floor (bench/floor_app.py) checks the signature and keeps the
 sealed message with one Redis command, the least any safe webhook does. For the intake run it also
 prints how soon after the burst the consumer had handled everything, and its CPU a message. The

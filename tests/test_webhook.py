@@ -143,6 +143,24 @@ def test_wrong_content_type_is_415(client):
     assert response.status_code == 415
 
 
+def test_the_webhooks_served_below_flask_answer_errors_as_its_routes_do(client):
+    """POST /twilio/messages and /twilio/status are served below Flask (bot.web.TwilioWebhooks): a
+    wrong method or content type gets the same JSON error as from a Flask route (here the voice
+    webhook and /healthz), and the rest of the app is Flask's as before."""
+    def error(response):
+        assert response.content_type == "application/json" and b"Traceback" not in response.data
+        return response.status_code, response.get_json()
+
+    wrong = dict(data=b'{"Body": "hola"}', content_type="application/json")
+    flask_415, flask_405 = error(client.post("/twilio/voice", **wrong)), error(client.post("/healthz"))
+    assert flask_415 == (415, {"error": "expected application/x-www-form-urlencoded"}) and flask_405[0] == 405
+    for path in ("/twilio/messages", "/twilio/status"):
+        assert error(client.post(path, **wrong)) == flask_415
+        assert error(client.get(path)) == flask_405
+        assert client.post(path + "/").status_code == 404       # only the exact path is served below Flask
+    assert client.get("/healthz").status_code == 200
+
+
 def test_same_message_sid_twice_gets_one_answer(phone, redis):
     form = {"MessageSid": "SM" + "9" * 32, "From": "+15550101", "To": "+15550000", "Body": "asilo"}
     assert phone.post("/twilio/messages", form).status_code == 200

@@ -67,8 +67,8 @@ def intake(ctx: Context, burst: bool, threads: int):
     """Handle the messages the webhook handed over (what the Procfile's `intake:` runs).
 
     While one runs, the webhook answers Twilio at once and leaves the conversation to it; without
-    one, the webhook handles each message itself. STOP and delete requests are always carried out
-    by the webhook before it answers.
+    one, the webhook handles each message itself. A STOP or delete request is handed over too, with
+    a hold that silences the person from the webhook's answer until this carries it out.
 
     \b
     Example:

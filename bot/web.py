@@ -132,9 +132,9 @@ def _public_url(config: Config, req: Request) -> str:
 class TwilioWebhooks:
     """Twilio's two webhooks that come by the thousand, served below Flask; all else goes to Flask.
 
-    Messages come in bursts, and status callbacks up to four for each message sent (an alert to
-    10,000 people is 30,000 of them). Flask's routing, contexts and dispatch were a third of a
-    handed-over message's cost (bench/README.md). The request, the checks (`verified_form`), the
+    Messages come in bursts, and status callbacks two or three for each message sent (sent,
+    delivered, read on WhatsApp): an alert to 10,000 people brings 20,000 or more. Flask's routing,
+    contexts and dispatch were a third of a handed-over message's cost (bench/README.md). The request, the checks (`verified_form`), the
     errors (`error_response`, `internal_error`) and the responses are the werkzeug objects and the
     functions Flask's routes use; ProxyFix, when configured, wraps this, so the URL checked is the
     one Twilio signed."""

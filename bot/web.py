@@ -85,7 +85,7 @@ def _runtime() -> Runtime:
 
 def verified_form(runtime: Runtime, req: Request | None = None) -> dict[str, str]:
     """The form, if X-Twilio-Signature is right (403 otherwise); never skipped, not even in debug.
-    `req` is Flask's request unless given (the messages webhook runs outside Flask's context)."""
+    `req` is Flask's request unless given (`TwilioWebhooks` runs outside Flask's context)."""
     req = request if req is None else req
     config = runtime.config
     if req.mimetype != "application/x-www-form-urlencoded":
@@ -134,10 +134,10 @@ class TwilioWebhooks:
 
     Messages come in bursts, and status callbacks two or three for each message sent (sent,
     delivered, read on WhatsApp): an alert to 10,000 people brings 20,000 or more. Flask's routing,
-    contexts and dispatch were a third of a handed-over message's cost (bench/README.md). The request, the checks (`verified_form`), the
-    errors (`error_response`, `internal_error`) and the responses are the werkzeug objects and the
-    functions Flask's routes use; ProxyFix, when configured, wraps this, so the URL checked is the
-    one Twilio signed."""
+    contexts and dispatch were a third of a handed-over message's cost (bench/README.md). The
+    request, the checks (`verified_form`), the errors (`error_response`, `internal_error`) and the
+    responses are the werkzeug objects and the functions Flask's routes use; ProxyFix, when
+    configured, wraps this, so the URL checked is the one Twilio signed."""
 
     def __init__(self, app: Flask, runtime: Runtime, flask_wsgi_app):
         self.app, self.runtime, self.flask_wsgi_app = app, runtime, flask_wsgi_app

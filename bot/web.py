@@ -67,8 +67,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def error_response(app: Flask, exc: HTTPException) -> Response:
+    """The JSON error, with the exception's own headers (a 405's Allow) but not its HTML type."""
     response = app.json.response(error=exc.description or exc.name)
     response.status_code = exc.code or 500
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
     return response
 
 

@@ -154,9 +154,11 @@ def test_the_webhooks_served_below_flask_answer_errors_as_its_routes_do(client):
     wrong = dict(data=b'{"Body": "hola"}', content_type="application/json")
     flask_415, flask_405 = error(client.post("/twilio/voice", **wrong)), error(client.post("/healthz"))
     assert flask_415 == (415, {"error": "expected application/x-www-form-urlencoded"}) and flask_405[0] == 405
+    assert "GET" in client.post("/healthz").headers["Allow"]
     for path in ("/twilio/messages", "/twilio/status"):
         assert error(client.post(path, **wrong)) == flask_415
         assert error(client.get(path)) == flask_405
+        assert client.get(path).headers["Allow"] == "POST"
         assert client.post(path + "/").status_code == 404       # only the exact path is served below Flask
     assert client.get("/healthz").status_code == 200
 

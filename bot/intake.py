@@ -191,7 +191,7 @@ class Consumer:
             self.runtime.journal.note_opt_out(entry.holds[0], True)
         self.intake.release(entry)
         log.warning("intake: the %s request in message %s was carried out without a confirmation",
-                    entry.command or "stop", entry.id)
+                    entry.command, entry.id)
 
 
 def drain(runtime, limit: int = 10_000) -> int:

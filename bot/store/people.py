@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from ..conversation import State
 from .base import DAY, Noun, UnitOfWork, decode
@@ -41,11 +42,14 @@ class Arrival:
 
 
 class People(Noun):
+    # Keys other nouns own that each arrival reads, given by the Store (a stand-in here would be a
+    # second name for the same key): the open-conversation mark (Threads) and the hold (Intake).
+    conversation_key: Callable[[str], str]
+    hold_key: Callable[[str], str]
+
     def __init__(self, *args):
         super().__init__(*args)
         self._arrival = self.r.register_script(_ARRIVAL)
-        self.conversation_key = lambda ref: self.key("conv", ref)   # set by the Store to the threads' key
-        self.hold_key = lambda ref: self.key("hold", ref)           # set by the Store to the intake's key
 
     # --- arrival and state ---------------------------------------------------------------------
 
